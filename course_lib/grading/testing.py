@@ -1,0 +1,108 @@
+"""Helpers for the hidden tests of the graded assignments.
+
+Hidden tests compare a student's function with the reference implementation in :mod:`course_lib`
+on fresh random inputs. The helpers here draw those inputs and produce failure messages that name
+the input and the random seed, so a failing case can be reproduced exactly with
+``fresh_rng(seed)``.
+
+This module imports only NumPy, so importing it inside a notebook kernel is fast.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["assert_close", "fresh_rng", "random_composition"]
+
+
+def fresh_rng(seed: int | None = None) -> tuple[np.random.Generator, int]:
+    """A NumPy random generator and the seed that created it.
+
+    Parameters
+    ----------
+    seed
+        Seed to reuse (to reproduce a failure); by default a new random 63-bit seed is drawn, so
+        every run of a hidden test sees different inputs.
+
+    Returns
+    -------
+    tuple
+        ``(rng, seed)``: the :class:`numpy.random.Generator` and its seed, to quote in failure
+        messages.
+    """
+    if seed is None:
+        seed = secrets.randbits(63)
+    return np.random.default_rng(seed), int(seed)
+
+
+def random_composition(
+    rng: np.random.Generator, symbols: Sequence[str], max_elements: int = 5
+) -> dict[str, float]:
+    """A random composition ``{symbol: amount}`` drawn from ``symbols``.
+
+    Parameters
+    ----------
+    rng
+        The random generator (see :func:`fresh_rng`).
+    symbols
+        Element symbols to choose from, e.g. ``course_lib.elements.SYMBOLS`` or an embedding's
+        ``symbols``.
+    max_elements
+        Largest number of distinct elements (at least one is always drawn).
+
+    Returns
+    -------
+    dict
+        Between 1 and ``max_elements`` distinct elements; with probability 1/2 the amounts are
+        integers from 1 to 8 (like Fe2O3), otherwise positive decimals between 0.05 and 5 with three
+        digits (like Li0.5CoO2). Amounts are Python floats.
+    """
+    n = int(rng.integers(1, min(max_elements, len(symbols)) + 1))
+    chosen = rng.choice(len(symbols), size=n, replace=False)
+    if rng.random() < 0.5:
+        amounts = rng.integers(1, 9, size=n).astype(float)
+    else:
+        amounts = np.round(rng.uniform(0.05, 5.0, size=n), 3)
+    return {str(symbols[i]): float(a) for i, a in zip(chosen, amounts)}
+
+
+def assert_close(got, want, what: str, rtol: float = 1e-6) -> None:
+    """Assert that an array returned by a student's function matches the reference.
+
+    Parameters
+    ----------
+    got
+        The student's result (anything :func:`numpy.asarray` accepts).
+    want
+        The reference result.
+    what
+        Description of the call and its inputs, used in the failure message.
+    rtol
+        Relative tolerance; the absolute tolerance is ``1e-9`` times the largest reference value
+        (at least ``1e-9``), which allows for the round-off of other correct formulas.
+
+    Raises
+    ------
+    AssertionError
+        If the shapes differ or any element differs by more than the tolerance; the message names
+        the first differing index.
+    """
+    want = np.asarray(want, dtype=float)
+    try:
+        got = np.asarray(got, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise AssertionError(f"{what}: the result is not a numeric array ({exc})") from None
+    if got.shape != want.shape:
+        raise AssertionError(f"{what}: expected shape {want.shape}, got {got.shape}")
+    atol = 1e-9 * max(1.0, float(np.abs(want).max(initial=0.0)))
+    bad = ~np.isclose(got, want, rtol=rtol, atol=atol)
+    if bad.any():
+        i = tuple(int(k) for k in np.argwhere(bad)[0])
+        index = i[0] if len(i) == 1 else i
+        raise AssertionError(
+            f"{what}: element {index} is {got[i]!r}, expected {want[i]!r} "
+            f"({int(bad.sum())} of {bad.size} elements differ)"
+        )

@@ -1,0 +1,557 @@
+"""Tests of course_lib.grading: the single-notebook grader, exercises/ sync and the assignment.
+
+The grader runs nbgrader for real (generate_assignment, autograde with a kernel), so the
+submissions are graded once, in parallel, by a module-scoped fixture and the tests only read the
+reports.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("nbgrader")
+
+from course_lib.grading import (  # noqa: E402
+    assert_close,
+    check_sync,
+    find_course,
+    fresh_rng,
+    generate_exercises,
+    grade_notebook,
+    random_composition,
+    student_seed,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "ch01_composition"
+SOLUTION = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+EXERCISE = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+LOOP_TIMEOUT = 20  # per-cell limit for the infinite-loop submission, in seconds (the set-up
+# cell takes up to ~9 s when three gradings share two cores)
+
+AUTO_PARTS = {  # grade_id -> points
+    "part1_one_hot": 2,
+    "part2_atomic_fractions": 2,
+    "part3_multi_hot": 3,
+    "part4_pooling": 3,
+    "part5_pool": 4,
+    "part6_cosine_similarity": 2,
+}
+MANUAL_PART = "part7_mean_or_sum"
+FULL = sum(AUTO_PARTS.values())
+ALL_ASSIGNMENTS = find_course(ROOT).assignments()
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _grade_id(cell: dict) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _cell(nb: dict, grade_id: str) -> dict:
+    return next(c for c in nb["cells"] if _grade_id(c) == grade_id)
+
+
+def _index(nb: dict, grade_id: str) -> int:
+    return next(i for i, c in enumerate(nb["cells"]) if _grade_id(c) == grade_id)
+
+
+def _text(cell: dict) -> str:
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _without(nb: dict, *grade_ids: str) -> dict:
+    nb = copy.deepcopy(nb)
+    nb["cells"] = [c for c in nb["cells"] if _grade_id(c) not in grade_ids]
+    return nb
+
+
+def _paste_solutions(exercise: dict, solution: dict, parts: list[str]) -> dict:
+    """The student copy with the solution code of ``parts`` pasted into their solution cells."""
+    nb = copy.deepcopy(exercise)
+    for part in parts:
+        _cell(nb, f"{part}_solution")["source"] = _text(_cell(solution, f"{part}_solution"))
+    return nb
+
+
+HARDCODED_ONE_HOT = '''
+def one_hot(symbol):
+    """Right for the three elements of the visible tests only."""
+    vector = np.zeros(118)
+    vector[{"H": 0, "O": 7, "Og": 117}.get(symbol, 0)] = 1.0
+    return vector
+'''
+
+
+def _insert_in_body(cell: dict, code: str) -> None:
+    """Insert ``code`` at the start of the solution region of a solution cell's function."""
+    lines = _text(cell).splitlines(keepends=True)
+    body = next(i for i, line in enumerate(lines) if "BEGIN SOLUTION" in line) + 1
+    cell["source"] = "".join(lines[:body] + ["    " + line + "\n" for line in code.splitlines()]
+                             + lines[body:])
+
+
+def _submissions(folder: Path) -> dict[str, Path]:
+    """The damaged submissions. Each damages different parts, so one grading checks several cases."""
+    solution, exercise = _load(SOLUTION), _load(EXERCISE)
+    variants: dict[str, dict | str] = {}
+
+    variants["partial"] = _paste_solutions(
+        exercise, solution, ["part1_one_hot", "part2_atomic_fractions", "part6_cosine_similarity"]
+    )
+
+    nb = copy.deepcopy(solution)
+    _cell(nb, "part1_one_hot_solution")["source"] = "def one_hot(symbol):\n    while True:\n        pass\n"
+    variants["loop"] = nb
+
+    # part 1 right only for the visible tests' elements; part 2 warns (ignored); part 3's solution
+    # cell raises before defining multi_hot; part 6 writes debug output to stderr
+    nb = copy.deepcopy(solution)
+    _cell(nb, "part1_one_hot_solution")["source"] = HARDCODED_ONE_HOT
+    _insert_in_body(_cell(nb, "part2_atomic_fractions_solution"),
+                    "import warnings\nwarnings.warn('just a warning')")
+    _cell(nb, "part3_multi_hot_solution")["source"] = (
+        'raise RuntimeError("student code crashed")\n\n' + _text(_cell(nb, "part3_multi_hot_solution"))
+    )
+    _insert_in_body(_cell(nb, "part6_cosine_similarity_solution"),
+                    "import sys\nprint('debug output', file=sys.stderr)")
+    variants["errors"] = nb
+
+    # part 1's test cell copied; part 2's solution cell copied and its test cell deleted; part 5's
+    # solution cell deleted; both cells of part 6 deleted (nbgrader 0.9.6 itself crashes on the
+    # copies and on the last deletion, see course_lib/grading/preprocessors.py)
+    nb = copy.deepcopy(solution)
+    i = _index(nb, "part1_one_hot")
+    nb["cells"].insert(i, copy.deepcopy(nb["cells"][i]))
+    j = _index(nb, "part2_atomic_fractions_solution")
+    nb["cells"].insert(j, copy.deepcopy(nb["cells"][j]))
+    for k, cell in enumerate(nb["cells"]):
+        cell["id"] = f"cell-{k}"
+    variants["damaged"] = _without(nb, "part2_atomic_fractions", "part5_pool_solution",
+                                   "part6_cosine_similarity_solution", "part6_cosine_similarity")
+
+    nb = copy.deepcopy(solution)
+    _cell(nb, "part2_atomic_fractions_solution")["source"] = "import os\nos._exit(1)\n"
+    variants["dead_kernel"] = nb
+
+    nb = copy.deepcopy(exercise)
+    for part in AUTO_PARTS:
+        _cell(nb, part)["source"] = "# tests removed\npass\n"
+    variants["tampered"] = nb
+
+    variants["corrupt"] = '{"cells": [ this is not JSON'
+
+    paths = {"solution": SOLUTION, "student": EXERCISE}
+    for name, content in variants.items():
+        path = folder / f"{name}.ipynb"
+        path.write_text(content if isinstance(content, str) else json.dumps(content, indent=1),
+                        encoding="utf-8")
+        paths[name] = path
+    return paths
+
+
+@pytest.fixture(scope="module")
+def submissions(tmp_path_factory) -> dict[str, Path]:
+    return _submissions(tmp_path_factory.mktemp("submissions"))
+
+
+@pytest.fixture(scope="module")
+def reports(submissions):
+    """Every submission graded once; name -> (report, seconds)."""
+
+    special = {
+        "loop": {"timeout": LOOP_TIMEOUT},
+        # a student checking their work without solutions/: only the visible tests exist
+        "self_check": {"source": ROOT / "exercises"},
+    }
+
+    def grade(name):
+        started = time.monotonic()
+        path = submissions["solution" if name == "self_check" else name]
+        report = grade_notebook(path, ASSIGNMENT, root=ROOT, **special.get(name, {}))
+        return name, (report, time.monotonic() - started)
+
+    order = ["loop"] + [n for n in submissions if n != "loop"] + ["self_check"]  # slowest first
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(pool.map(grade, order))
+
+
+def _passed(report) -> set[str]:
+    return {p.id for p in report.parts if p.kind == "auto" and p.passed}
+
+
+def _auto(report) -> dict:
+    return {p.id: p for p in report.parts if p.kind == "auto"}
+
+
+# -- the assignment itself --------------------------------------------------------------------------
+
+
+def test_assignment_has_at_least_five_autograded_parts():
+    nb = _load(SOLUTION)
+    grades = {
+        _grade_id(c): c["metadata"]["nbgrader"]["points"]
+        for c in nb["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade") and not c["metadata"]["nbgrader"]["solution"]
+    }
+    assert grades == AUTO_PARTS
+    assert len(grades) >= 5
+
+
+def test_ch01_hidden_tests_draw_enough_random_cases():
+    nb = _load(SOLUTION)
+    for part in AUTO_PARTS:
+        i = _index(nb, part)
+        assert _grade_id(nb["cells"][i - 1]) == f"{part}_solution"
+        hidden = _text(nb["cells"][i]).split("### BEGIN HIDDEN TESTS")[1]
+        assert "fresh_rng()" in hidden and "seed" in hidden
+        assert any(f"range({n})" in hidden or f"size={n}" in hidden for n in range(20, 40))
+
+
+def _first_statement(code: str) -> ast.stmt:
+    """The first statement of a test cell that calls anything (imports and literals run no code)."""
+    for node in ast.parse(code).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if any(isinstance(n, ast.Call) for n in ast.walk(node)):
+            return node
+    raise AssertionError("the test cell calls nothing")
+
+
+@pytest.mark.parametrize("assignment", ALL_ASSIGNMENTS)
+def test_assignment_structure(assignment):
+    """Every assignment: test cells call a student function first and hide their random tests."""
+    layout = find_course(ROOT)
+    for source in sorted((layout.source_root / assignment).glob("*.ipynb")):
+        nb = _load(source)
+        student = _load(layout.release_root / assignment / source.name)
+        defined: set[str] = set()
+        n_tests = 0
+        for cell in nb["cells"]:
+            meta = cell["metadata"].get("nbgrader", {})
+            if meta.get("solution") and cell["cell_type"] == "code":
+                defined |= {n.name for n in ast.walk(ast.parse(_text(cell)))
+                            if isinstance(n, ast.FunctionDef)}
+            if meta.get("grade") and not meta.get("solution"):
+                n_tests += 1
+                text = _text(cell)
+                first = _first_statement(text)
+                called = {n.func.id for n in ast.walk(first)
+                          if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+                assert called & defined, f"{meta['grade_id']}: first statement calls no student function"
+                assert text.count("### BEGIN HIDDEN TESTS") == 1, meta["grade_id"]
+                assert text.count("### END HIDDEN TESTS") == 1, meta["grade_id"]
+                student_text = _text(_cell(student, meta["grade_id"]))
+                assert "HIDDEN TESTS" not in student_text
+                _first_statement(student_text)  # the student copy still parses
+        assert n_tests >= 1
+
+
+@pytest.mark.parametrize("assignment", ALL_ASSIGNMENTS)
+def test_every_assignment_solution_full_marks_student_copy_zero(assignment, reports):
+    if assignment == ASSIGNMENT:  # already graded by the fixture
+        pairs = [(reports["solution"][0], reports["student"][0])]
+    else:
+        layout = find_course(ROOT)
+        pairs = [
+            (grade_notebook(src, assignment, root=ROOT, notebook=src.stem),
+             grade_notebook(layout.release_root / assignment / src.name, assignment, root=ROOT,
+                            notebook=src.stem))
+            for src in sorted((layout.source_root / assignment).glob("*.ipynb"))
+        ]
+    for solution, student in pairs:
+        assert solution.graded and student.graded
+        assert solution.max_score > 0 and solution.score == solution.max_score
+        assert all(p.passed for p in solution.parts if p.kind == "auto")
+        assert student.score == 0
+        assert not any(p.passed for p in student.parts if p.kind == "auto")
+
+
+def test_hidden_tests_and_solutions_absent_from_exercises():
+    solution, exercise = _load(SOLUTION), _load(EXERCISE)
+    assert "BEGIN HIDDEN TESTS" in json.dumps(solution)
+    text = json.dumps(exercise)
+    for marker in ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION",
+                   "fresh_rng", "reference.", "composition_features"):
+        assert marker not in text, marker
+    for part in AUTO_PARTS:
+        sol_test, ex_test = _text(_cell(solution, part)), _text(_cell(exercise, part))
+        visible = sol_test.split("### BEGIN HIDDEN TESTS")[0].strip()
+        assert ex_test.strip().startswith(visible)
+        assert len(ex_test) < len(sol_test)
+        stub = _text(_cell(exercise, f"{part}_solution"))
+        assert "# YOUR CODE HERE" in stub and "raise NotImplementedError()" in stub
+    assert _text(_cell(exercise, MANUAL_PART)) == "YOUR ANSWER HERE"
+    # nothing executed in either copy
+    for nb in (solution, exercise):
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+def test_hardcoded_function_passes_visible_tests_but_not_hidden_ones(reports):
+    namespace: dict = {}
+    exec("import numpy as np\n" + HARDCODED_ONE_HOT, namespace)
+    exec(_text(_cell(_load(EXERCISE), "part1_one_hot")), namespace)  # visible tests: pass
+    report, _ = reports["errors"]
+    part = report.part("part1_one_hot")
+    assert not part.passed and part.points == 0
+    assert "hidden test" in part.error and "seed" in part.error
+
+
+# -- grading ------------------------------------------------------------------------------------------
+
+
+def test_solution_scores_full_marks(reports):
+    report, _ = reports["solution"]
+    assert report.graded and report.hidden_tests
+    assert report.score == report.max_score == FULL
+    assert _passed(report) == set(AUTO_PARTS)
+    assert all(p.error is None for p in _auto(report).values())
+    assert report.errors == []
+    manual = report.part(MANUAL_PART)
+    assert manual.kind == "manual" and manual.needs_manual_grading and manual.points is None
+    assert report.needs_manual_grading == [MANUAL_PART] and report.manual_max_score == 2
+
+
+def test_untouched_student_copy_scores_zero(reports):
+    report, _ = reports["student"]
+    assert report.graded
+    assert report.score == 0 and report.max_score == FULL
+    parts = _auto(report)
+    assert set(parts) == set(AUTO_PARTS)
+    for part in parts.values():
+        assert part.passed is False and part.points == 0
+        assert "NotImplementedError" in part.error
+    manual = report.part(MANUAL_PART)
+    assert manual.points == 0 and not manual.needs_manual_grading
+    assert report.errors == []
+
+
+def test_partially_correct_submission(reports):
+    report, _ = reports["partial"]
+    expected = {"part1_one_hot", "part2_atomic_fractions", "part6_cosine_similarity"}
+    assert _passed(report) == expected
+    assert report.score == sum(AUTO_PARTS[p] for p in expected)
+    assert 0 < report.score < report.max_score
+
+
+def test_infinite_loop_times_out_and_the_rest_is_graded(reports):
+    report, seconds = reports["loop"]
+    part = report.part("part1_one_hot")
+    assert not part.passed and "timed out" in part.error and f"{LOOP_TIMEOUT} s" in part.error
+    assert _passed(report) == set(AUTO_PARTS) - {"part1_one_hot"}
+    assert report.score == FULL - AUTO_PARTS["part1_one_hot"]
+    assert report.cell_timeout == LOOP_TIMEOUT
+    assert seconds < LOOP_TIMEOUT + 120  # one interrupted cell plus the usual grading time
+
+
+def test_errors_fail_only_their_own_parts(reports):
+    report, _ = reports["errors"]
+    assert report.graded
+    assert _passed(report) == {"part2_atomic_fractions", "part4_pooling", "part5_pool"}
+    assert report.score == 2 + 3 + 4
+
+
+def test_raising_solution_cell(reports):
+    report, _ = reports["errors"]
+    assert "NameError" in report.part("part3_multi_hot").error
+    assert any("part3_multi_hot_solution" in e and "RuntimeError: student code crashed" in e
+               for e in report.errors)
+
+
+def test_warnings_are_ignored_other_stderr_output_fails(reports):
+    report, _ = reports["errors"]
+    assert report.part("part2_atomic_fractions").passed  # its function warns
+    error = report.part("part6_cosine_similarity").error
+    assert "stderr" in error and "debug output" in error
+
+
+def test_damaged_notebook_is_graded(reports):
+    report, _ = reports["damaged"]
+    assert report.graded
+    assert _passed(report) == {"part1_one_hot", "part2_atomic_fractions", "part3_multi_hot",
+                               "part4_pooling"}
+    assert report.score == FULL - AUTO_PARTS["part5_pool"] - AUTO_PARTS["part6_cosine_similarity"]
+
+
+def test_deleted_test_cell_is_restored_and_graded(reports):
+    report, _ = reports["damaged"]
+    assert report.part("part2_atomic_fractions").passed
+    assert any("test cell 'part2_atomic_fractions' was missing" in e for e in report.errors)
+
+
+def test_deleted_solution_cell_fails_its_part(reports):
+    report, _ = reports["damaged"]
+    assert "NameError" in report.part("part5_pool").error
+    assert any("solution cell 'part5_pool_solution' is missing" in e for e in report.errors)
+
+
+def test_deleted_solution_and_test_cells(reports):
+    report, _ = reports["damaged"]
+    assert "NameError" in report.part("part6_cosine_similarity").error
+    assert any("test cell 'part6_cosine_similarity' was missing" in e for e in report.errors)
+
+
+def test_duplicated_cells_are_graded_once(reports):
+    report, _ = reports["damaged"]
+    assert [p.id for p in report.parts].count("part1_one_hot") == 1
+    assert any("'part1_one_hot' appears more than once" in e for e in report.errors)
+    assert any("'part2_atomic_fractions_solution' appears more than once" in e for e in report.errors)
+
+
+def test_dead_kernel(reports):
+    report, _ = reports["dead_kernel"]
+    assert not report.graded and report.score == 0
+    assert any("kernel died" in e for e in report.errors)
+    assert all(p.points == 0 and "not graded" in p.error for p in report.parts)
+
+
+def test_edited_test_cells_are_restored(reports):
+    report, _ = reports["tampered"]
+    assert report.score == 0
+    assert all("NotImplementedError" in p.error for p in _auto(report).values())
+    edited = [e for e in report.errors if "was edited" in e]
+    assert len(edited) == len(AUTO_PARTS)
+
+
+def test_self_check_against_the_student_copy_runs_visible_tests_only(reports):
+    report, _ = reports["self_check"]
+    assert not report.hidden_tests
+    assert report.score == report.max_score == FULL
+
+
+def test_total_timeout_stops_grading():
+    started = time.monotonic()
+    report = grade_notebook(SOLUTION, ASSIGNMENT, root=ROOT, total_timeout=4)
+    assert time.monotonic() - started < 30
+    assert not report.graded and report.score == 0
+    assert any("total time limit of 4 s" in e for e in report.errors)
+    assert all("stopped" in p.error for p in report.parts)
+
+
+def test_corrupt_file(reports):
+    report, seconds = reports["corrupt"]
+    assert not report.graded and report.score == 0 and report.max_score == FULL
+    assert any("not valid JSON" in e for e in report.errors)
+    assert {p.id for p in report.parts} == set(AUTO_PARTS) | {MANUAL_PART}
+    assert seconds < 5
+
+
+def test_every_report_is_complete_json(reports):
+    for name, (report, _) in reports.items():
+        data = json.loads(report.to_json())
+        for key in ("assignment", "notebook", "score", "max_score", "parts", "errors"):
+            assert key in data, (name, key)
+        assert data["assignment"] == ASSIGNMENT and data["notebook"] == ASSIGNMENT
+        assert data["score"] == sum(p["points"] for p in data["parts"] if p["kind"] == "auto")
+        for part in data["parts"]:
+            assert set(part) >= {"id", "points", "max_points", "passed", "error"}, name
+            if part["kind"] == "auto":
+                assert isinstance(part["passed"], bool)
+                assert (part["error"] is None) == part["passed"], (name, part)
+
+
+# -- command line -------------------------------------------------------------------------------------
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "course_lib.grading", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_grades_a_corrupt_file_with_exit_status_0(submissions):
+    run = _cli("grade", str(submissions["corrupt"]), "--assignment", ASSIGNMENT)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["score"] == 0 and report["errors"]
+
+
+def test_cli_usage_errors(tmp_path):
+    run = _cli("grade", str(tmp_path / "missing.ipynb"), "--assignment", ASSIGNMENT)
+    assert run.returncode == 2 and "submission not found" in run.stderr and run.stdout == ""
+    run = _cli("grade", str(SOLUTION), "--assignment", "ch99_nonexistent")
+    assert run.returncode == 2 and "unknown assignment" in run.stderr
+    assert _cli("seed", "alice").stdout.strip() == str(student_seed("alice"))
+
+
+# -- exercises/ is generated from solutions/ ------------------------------------------------------------
+
+
+def test_exercises_in_sync_with_solutions():
+    """The check CI relies on: exercises/ is exactly what `generate` would write now."""
+    assert check_sync(root=ROOT) == []
+
+
+@pytest.fixture()
+def course_copy(tmp_path) -> Path:
+    for name in ("nbgrader_config.py",):
+        shutil.copy(ROOT / name, tmp_path / name)
+    for tree in ("solutions", "exercises"):
+        shutil.copytree(ROOT / tree, tmp_path / tree)
+    return tmp_path
+
+
+def test_check_sync_reports_stale_exercises_and_generate_fixes_them(course_copy):
+    solution = course_copy / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    nb = _load(solution)
+    _cell(nb, "part1_one_hot")["source"] = _text(_cell(nb, "part1_one_hot")).replace(
+        "one_hot: tests passed", "one_hot: all tests passed"
+    )
+    solution.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    (course_copy / "exercises" / ASSIGNMENT / "stray.txt").write_text("not generated")
+
+    diffs = check_sync(root=course_copy)
+    assert any("'part1_one_hot'" in d and "source differs" in d for d in diffs)
+    assert any("stray.txt" in d for d in diffs)
+    run = _cli("check-sync", "--root", str(course_copy))
+    assert run.returncode == 1 and "part1_one_hot" in run.stderr
+
+    written = generate_exercises(root=course_copy)
+    assert [p.name for p in written] == [f"{ASSIGNMENT}.ipynb"]
+    assert check_sync(root=course_copy) == []
+    # generation is deterministic: regenerating the unchanged source gives the committed bytes
+    shutil.copy(SOLUTION, solution)
+    generate_exercises([ASSIGNMENT], root=course_copy)
+    assert (course_copy / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes() == EXERCISE.read_bytes()
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def test_student_seed_is_stable_and_distinct():
+    assert student_seed("alice") == student_seed(" Alice ")
+    assert student_seed("alice") != student_seed("bob")
+    assert student_seed("alice", "ch01_composition") != student_seed("alice", "ch02_embeddings")
+    assert all(0 <= student_seed(f"s{i}") < 2**32 for i in range(100))
+    assert student_seed("alice") == 307616458  # must never change between releases
+
+
+def test_hidden_test_helpers():
+    rng, seed = fresh_rng()
+    rng2, _ = fresh_rng(seed)
+    assert rng.integers(1 << 30) == rng2.integers(1 << 30)
+    symbols = ("H", "He", "Li", "Be")
+    for _ in range(50):
+        comp = random_composition(rng, symbols, max_elements=3)
+        assert 1 <= len(comp) <= 3 and set(comp) <= set(symbols)
+        assert all(isinstance(a, float) and a > 0 for a in comp.values())
+    assert_close([1.0, 2.0], np.array([1.0, 2.0 + 1e-9]), "ok")
+    with pytest.raises(AssertionError, match="element 1 is"):
+        assert_close([1.0, 2.5], [1.0, 2.0], "f(x)")
+    with pytest.raises(AssertionError, match="expected shape"):
+        assert_close([1.0], [1.0, 2.0], "f(x)")
