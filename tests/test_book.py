@@ -37,7 +37,10 @@ def built_book():
     )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"book build failed (warnings are errors):\n{log[-6000:]}"
-    assert "WARNING" not in log, log[-6000:]
+    # The kernel's own start-up notice ("[IPKernelApp] WARNING | Kernel is running over TCP
+    # without encryption") is not a problem of the book; every other warning is.
+    warnings = [line for line in log.splitlines() if "WARNING" in line and "[IPKernelApp]" not in line]
+    assert not warnings, "\n".join(warnings[:30])
     return HTML
 
 
