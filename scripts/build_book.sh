@@ -4,5 +4,5 @@
 set -eo pipefail
 COURSE_EXTRAS=book
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
-.venv/bin/jupyter-book build book -W -n --keep-going "$@"
+.venv/bin/jupyter-book build book -W --keep-going "$@"
 echo "[book] built: $ROOT/book/_build/html/index.html"
