@@ -5,7 +5,8 @@ on fresh random inputs. The helpers here draw those inputs and produce failure m
 the input and the random seed, so a failing case can be reproduced exactly with
 ``fresh_rng(seed)``.
 
-This module imports only NumPy, so importing it inside a notebook kernel is fast.
+This module imports only NumPy at import time (ASE is imported by the structure generators when they
+are called), so importing it inside a notebook kernel is fast.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["assert_close", "fresh_rng", "random_composition"]
+__all__ = ["assert_close", "fresh_rng", "random_composition", "random_crystal", "random_molecule"]
 
 
 def fresh_rng(seed: int | None = None) -> tuple[np.random.Generator, int]:
@@ -67,6 +68,112 @@ def random_composition(
     else:
         amounts = np.round(rng.uniform(0.05, 5.0, size=n), 3)
     return {str(symbols[i]): float(a) for i, a in zip(chosen, amounts)}
+
+
+def random_molecule(
+    rng: np.random.Generator,
+    n_atoms: int = 7,
+    symbols: Sequence[str] = ("H", "C", "N", "O"),
+    box: float = 4.0,
+    min_distance: float = 0.8,
+):
+    """A random molecule: ``n_atoms`` atoms placed uniformly in a cube, no two closer than
+    ``min_distance``.
+
+    Parameters
+    ----------
+    rng
+        The random generator (see :func:`fresh_rng`); the same generator state gives the same
+        molecule.
+    n_atoms
+        Number of atoms.
+    symbols
+        Elements to draw from (with replacement).
+    box
+        Edge of the cube, in angstrom, in which the positions are drawn.
+    min_distance
+        Smallest allowed interatomic distance, in angstrom; positions are redrawn until it holds.
+
+    Returns
+    -------
+    ase.Atoms
+        A non-periodic :class:`ase.Atoms` without a cell.
+    """
+    from ase import Atoms
+
+    _check_room(n_atoms, box**3, min_distance)
+    while True:
+        pos = rng.uniform(0.0, box, (n_atoms, 3))
+        if n_atoms < 2 or _min_distance(pos) > min_distance:
+            return Atoms(list(rng.choice(symbols, n_atoms)), positions=pos)
+
+
+def random_crystal(
+    rng: np.random.Generator,
+    n_atoms: int = 5,
+    symbols: Sequence[str] = ("H", "C", "O"),
+    edge: tuple[float, float] = (3.5, 6.0),
+    shear: float = 0.8,
+    min_distance: float = 0.8,
+):
+    """A random periodic crystal: a skewed cell with ``n_atoms`` atoms at random fractional
+    positions, no two atoms (or periodic images) closer than ``min_distance``.
+
+    Parameters
+    ----------
+    rng
+        The random generator (see :func:`fresh_rng`).
+    n_atoms
+        Number of atoms in the cell.
+    symbols
+        Elements to draw from (with replacement).
+    edge
+        Range of the diagonal of the cell matrix, in angstrom.
+    shear
+        Off-diagonal cell entries are drawn from ``[-shear, shear]`` angstrom (added to the
+        diagonal too).
+    min_distance
+        Smallest allowed distance, with the minimum-image convention, in angstrom.
+
+    Returns
+    -------
+    ase.Atoms
+        A periodic :class:`ase.Atoms` (``pbc=True``).
+    """
+    from ase import Atoms
+
+    _check_room(n_atoms, edge[0] ** 3 / 2, min_distance)
+    while True:
+        cell = np.diag(rng.uniform(edge[0], edge[1], 3)) + rng.uniform(-shear, shear, (3, 3))
+        atoms = Atoms(
+            list(rng.choice(symbols, n_atoms)),
+            scaled_positions=rng.uniform(0.0, 1.0, (n_atoms, 3)),
+            cell=cell,
+            pbc=True,
+        )
+        if n_atoms < 2:
+            return atoms
+        d = atoms.get_all_distances(mic=True)[np.triu_indices(n_atoms, 1)]
+        if d.min() > min_distance:
+            return atoms
+
+
+def _min_distance(pos: np.ndarray) -> float:
+    n = len(pos)
+    d = np.linalg.norm(pos[:, None] - pos[None], axis=2)
+    return float(d[np.triu_indices(n, 1)].min())
+
+
+def _check_room(n_atoms: int, volume: float, min_distance: float) -> None:
+    """Refuse requests that would make the rejection sampling loop (almost) forever."""
+    if n_atoms < 1:
+        raise ValueError(f"n_atoms must be at least 1, got {n_atoms}")
+    packed = n_atoms * (4 / 3) * np.pi * (min_distance / 2) ** 3
+    if packed > 0.2 * volume:
+        raise ValueError(
+            f"{n_atoms} atoms at least {min_distance} angstrom apart do not fit comfortably in "
+            f"{volume:.1f} cubic angstrom; use fewer atoms, a larger box or a smaller min_distance"
+        )
 
 
 def assert_close(got, want, what: str, rtol: float = 1e-6) -> None:

@@ -1,0 +1,44 @@
+"""Structural descriptors: Coulomb and sine matrices, ACSF, SOAP, and feature-space comparison.
+
+Every function takes an :class:`ase.Atoms`, a :class:`pymatgen.core.Structure` or a
+:class:`pymatgen.core.Molecule` and returns numpy arrays, with the definitions, defaults, units
+(angstrom) and output ordering of dscribe 2.1.2 (Himanen et al., Comput. Phys. Commun. 247, 106949
+(2020)); each module says where it deviates on purpose.
+
+- :func:`coulomb_matrix` -- Rupp et al. (2012), for molecules;
+- :func:`sine_matrix` -- Faber et al. (2015), its periodic analogue for crystals;
+- :func:`acsf` -- Behler's atom-centred symmetry functions (2011), one row per atom;
+- :func:`soap` -- the SOAP power spectrum (Bartók et al. 2013), per atom or averaged;
+  :func:`soap_kernel` -- the normalised average-SOAP kernel between structures;
+- :func:`featurize` -- many structures at once (vectorised, progress bar, optional processes);
+- :func:`gfre` -- the global feature-space reconstruction error (Goscinski et al. 2021).
+
+Invalid input raises a :class:`ValueError` that names the problem: an element missing from
+``species``, two atoms closer than :data:`MIN_DISTANCE` angstrom (naming both), an empty
+structure, a non-positive cutoff, and so on.
+"""
+
+from . import _systems
+from .acsf import acsf, acsf_n_features
+from .batch import featurize
+from .coulomb import coulomb_matrix
+from .gfre import gfre
+from .sine import sine_matrix
+from .soap import soap, soap_kernel, soap_n_features
+
+#: Two atoms (or an atom and a periodic image) closer than this, in angstrom, are rejected with a
+#: :class:`ValueError` naming both: duplicated sites, wrong units or overlapping copies.
+MIN_DISTANCE = _systems.MIN_DISTANCE
+
+__all__ = [
+    "MIN_DISTANCE",
+    "acsf",
+    "acsf_n_features",
+    "coulomb_matrix",
+    "featurize",
+    "gfre",
+    "sine_matrix",
+    "soap",
+    "soap_kernel",
+    "soap_n_features",
+]
