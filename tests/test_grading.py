@@ -522,7 +522,8 @@ def test_check_sync_reports_stale_exercises_and_generate_fixes_them(course_copy)
     assert run.returncode == 1 and "part1_one_hot" in run.stderr
 
     written = generate_exercises(root=course_copy)
-    assert [p.name for p in written] == [f"{ASSIGNMENT}.ipynb"]
+    # every assignment is regenerated; the edited one must be among them
+    assert f"{ASSIGNMENT}.ipynb" in [p.name for p in written]
     assert check_sync(root=course_copy) == []
     # generation is deterministic: regenerating the unchanged source gives the committed bytes
     shutil.copy(SOLUTION, solution)

@@ -14,6 +14,34 @@ from .published import (
     available_embeddings,
     load_embedding,
 )
+from .cooccurrence import (
+    PairsError,
+    cooccurrence_matrix,
+    cooccurrence_pairs,
+    encode_pairs,
+    pairs_from_structures,
+    read_pairs,
+    write_pairs,
+)
+from .skipatom import SKIPATOM_CITATION, induce_vectors, skipgram_loss, train_skipatom
+from .atom2vec import (
+    ATOM2VEC_CITATION,
+    atom2vec,
+    atom_environment_matrix,
+    environment_key,
+    svd_embedding,
+)
+from .analysis import (
+    element_block,
+    element_group,
+    embedding_agreement,
+    mendeleev_order,
+    nearest_table,
+    ordered_similarity_matrix,
+    plot_projection,
+    plot_similarity_heatmap,
+    project_2d,
+)
 
 __all__ = [
     "EMBEDDINGS",
@@ -22,4 +50,30 @@ __all__ = [
     "MissingElementError",
     "available_embeddings",
     "load_embedding",
+    # chapter 2: learned embeddings
+    "PairsError",
+    "cooccurrence_matrix",
+    "cooccurrence_pairs",
+    "encode_pairs",
+    "pairs_from_structures",
+    "read_pairs",
+    "write_pairs",
+    "SKIPATOM_CITATION",
+    "induce_vectors",
+    "skipgram_loss",
+    "train_skipatom",
+    "ATOM2VEC_CITATION",
+    "atom2vec",
+    "atom_environment_matrix",
+    "environment_key",
+    "svd_embedding",
+    "element_block",
+    "element_group",
+    "embedding_agreement",
+    "mendeleev_order",
+    "nearest_table",
+    "ordered_similarity_matrix",
+    "plot_projection",
+    "plot_similarity_heatmap",
+    "project_2d",
 ]
