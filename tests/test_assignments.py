@@ -1,0 +1,184 @@
+"""Round-trip tests of the graded assignments of chapters 2-8, one table row per assignment.
+
+For every assignment: the solution scores full marks, the untouched student copy scores zero on
+every autograded part, a submission that solves only some parts scores exactly those, the hidden
+tests and solutions do not leak into the student copy, and exercises/ is in sync with solutions/.
+Chapter 1's assignment has its own, longer file (tests/test_grading.py) that also covers the
+grader's robustness (infinite loops, deleted and duplicated cells, the CLI).
+
+Each assignment's three notebooks are graded once, in parallel, by a module-scoped fixture.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nbgrader")
+
+from course_lib.grading import check_sync, grade_notebook  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    #: autograded test cell id -> points
+    auto_parts: dict[str, int]
+    #: the manually graded answer cell
+    manual_part: str
+    #: parts solved in the "partial" submission
+    partial: tuple[str, ...]
+    #: strings of the solutions or hidden tests that must not appear in the student copy
+    secrets: tuple[str, ...]
+
+    @property
+    def solution(self) -> Path:
+        return ROOT / "solutions" / self.name / f"{self.name}.ipynb"
+
+    @property
+    def exercise(self) -> Path:
+        return ROOT / "exercises" / self.name / f"{self.name}.ipynb"
+
+    @property
+    def full(self) -> int:
+        return sum(self.auto_parts.values())
+
+
+ASSIGNMENTS = [
+    Assignment(
+        "ch02_embeddings",
+        {
+            "part1_cooccurrence": 2,
+            "part2_svd": 3,
+            "part3_skipgram": 3,
+            "part4_nearest": 2,
+            "part5_pool": 2,
+            "part6_agreement": 3,
+        },
+        "part7_dimension",
+        ("part1_cooccurrence", "part3_skipgram", "part5_pool"),
+        ("svd_embedding", "embedding_agreement", "cooccurrence_matrix"),
+    ),
+    Assignment(
+        "ch05_acsf",
+        {"part1_cutoff": 2, "part2_g2": 3, "part3_g4": 3, "part4_channels": 2, "part5_matrix": 3},
+        "part6_parameters",
+        ("part1_cutoff", "part2_g2", "part4_channels"),
+        ("from course_lib.descriptors import", "random_molecule", "np.cos(np.pi * r / r_cut)"),
+    ),
+]
+HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION", "fresh_rng")
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _grade_id(cell: dict) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _cell(nb: dict, grade_id: str) -> dict:
+    return next(c for c in nb["cells"] if _grade_id(c) == grade_id)
+
+
+def _text(cell: dict) -> str:
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _passed(report) -> set[str]:
+    return {p.id for p in report.parts if p.kind == "auto" and p.passed}
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS, ids=[a.name for a in ASSIGNMENTS])
+def assignment(request) -> Assignment:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def reports(assignment, tmp_path_factory):
+    """The grader's reports of the solution, the untouched student copy and a partial submission."""
+    folder = tmp_path_factory.mktemp(assignment.name)
+    solution, exercise = _load(assignment.solution), _load(assignment.exercise)
+    partial = copy.deepcopy(exercise)
+    for part in assignment.partial:
+        _cell(partial, f"{part}_solution")["source"] = _text(_cell(solution, f"{part}_solution"))
+    partial_path = folder / "partial.ipynb"
+    partial_path.write_text(json.dumps(partial, indent=1), encoding="utf-8")
+    paths = {"solution": assignment.solution, "student": assignment.exercise, "partial": partial_path}
+
+    def grade(name):
+        return name, grade_notebook(paths[name], assignment.name, root=ROOT)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(pool.map(grade, paths))
+
+
+def test_assignment_has_at_least_five_autograded_parts(assignment):
+    nb = _load(assignment.solution)
+    grades = {
+        _grade_id(c): c["metadata"]["nbgrader"]["points"]
+        for c in nb["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade") and not c["metadata"]["nbgrader"]["solution"]
+    }
+    assert grades == assignment.auto_parts and len(grades) >= 5
+
+
+def test_hidden_tests_draw_fresh_random_cases(assignment):
+    nb = _load(assignment.solution)
+    for part in assignment.auto_parts:
+        hidden = _text(_cell(nb, part)).split("### BEGIN HIDDEN TESTS")[1]
+        assert "fresh_rng()" in hidden and "seed" in hidden, part
+        assert any(f"range({n})" in hidden for n in range(10, 40)), f"{part}: too few random cases"
+
+
+def test_hidden_tests_and_solutions_absent_from_exercises(assignment):
+    solution, exercise = _load(assignment.solution), _load(assignment.exercise)
+    text = json.dumps(exercise)
+    for marker in HIDDEN_MARKERS + assignment.secrets:
+        assert marker not in text, marker
+    for part in assignment.auto_parts:
+        visible = _text(_cell(solution, part)).split("### BEGIN HIDDEN TESTS")[0].strip()
+        assert _text(_cell(exercise, part)).strip().startswith(visible)
+        stub = _text(_cell(exercise, f"{part}_solution"))
+        assert "# YOUR CODE HERE" in stub and "raise NotImplementedError()" in stub
+    assert _text(_cell(exercise, assignment.manual_part)) == "YOUR ANSWER HERE"
+    for nb in (solution, exercise):
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+def test_exercises_in_sync_with_solutions(assignment):
+    assert not [d for d in check_sync(root=ROOT) if assignment.name in d]
+
+
+def test_solution_scores_full_marks(assignment, reports):
+    report = reports["solution"]
+    assert report.graded and report.hidden_tests and report.errors == []
+    assert report.score == report.max_score == assignment.full
+    assert _passed(report) == set(assignment.auto_parts)
+    manual = report.part(assignment.manual_part)
+    assert manual.kind == "manual" and manual.needs_manual_grading
+
+
+def test_untouched_student_copy_scores_zero(assignment, reports):
+    report = reports["student"]
+    assert report.graded and report.score == 0 and report.max_score == assignment.full
+    for part in (p for p in report.parts if p.kind == "auto"):
+        assert not part.passed and part.points == 0 and "NotImplementedError" in part.error
+    assert report.part(assignment.manual_part).points == 0
+
+
+def test_partial_submission_scores_only_its_parts(assignment, reports):
+    report = reports["partial"]
+    assert _passed(report) == set(assignment.partial)
+    assert report.score == sum(assignment.auto_parts[p] for p in assignment.partial)
