@@ -67,6 +67,15 @@ ASSIGNMENTS = [
         ("svd_embedding", "embedding_agreement", "cooccurrence_matrix"),
     ),
     Assignment(
+        "ch04_coulomb",
+        {"part1_coulomb": 2, "part2_pad": 1, "part3_sort": 2, "part4_eigen": 2, "part5_sine": 3,
+         "part6_random": 2},
+        "part7_cell",
+        ("part1_coulomb", "part3_sort", "part5_sine"),
+        ("from course_lib.descriptors import", "assert_close", "_random_molecule", "_random_crystal",
+         "np.sin(np.pi * frac) ** 2"),
+    ),
+    Assignment(
         "ch05_acsf",
         {"part1_cutoff": 2, "part2_g2": 3, "part3_g4": 3, "part4_channels": 2, "part5_matrix": 3},
         "part6_parameters",
