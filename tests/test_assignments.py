@@ -82,6 +82,13 @@ ASSIGNMENTS = [
         ("part1_cutoff", "part2_g2", "part4_channels"),
         ("from course_lib.descriptors import", "random_molecule", "np.cos(np.pi * r / r_cut)"),
     ),
+    Assignment(
+        "ch06_soap",
+        {"part1_density": 2, "part2_radial": 3, "part3_coefficients": 3, "part4_power": 3, "part5_kernel": 2},
+        "part6_invariance",
+        ("part1_density", "part2_radial", "part4_power"),
+        ("from course_lib.descriptors import", "_gto_basis", "sqrtm(inv(overlap))"),
+    ),
 ]
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION", "fresh_rng")
 
