@@ -638,6 +638,38 @@ def test_multi_target_headerless_columns(tmp_path):
     assert list(df.columns) == ["id", "target_1", "target_2", "cif_path"]
 
 
+def test_write_cgcnn_folder_round_trip(tmp_path):
+    structures = _write_user_folder(tmp_path / "made", header=False, cif_subfolder=False)
+    atom_init = tmp_path / "atom_init.json"
+    atom_init.write_text('{"1": [0, 1]}')
+    out = data.write_cgcnn_folder(structures, tmp_path / "out", targets=[[1.5, 2.0], [0.25, 3.0], [-1.0, 4.0]],
+                                  ids=["a", "b", "c"], atom_init=atom_init)
+    assert (out / "id_prop.csv").read_text() == "a,1.5,2.0\nb,0.25,3.0\nc,-1.0,4.0\n"
+    assert (out / "atom_init.json").read_text() == atom_init.read_text()
+    df = data.load_cgcnn_folder(out, progress=False)
+    assert df["id"].tolist() == ["a", "b", "c"] and df["target_2"].tolist() == [2.0, 3.0, 4.0]
+    for parsed, made in zip(df["structure"], structures):
+        assert parsed.composition == made.composition
+        assert parsed.lattice.abc == pytest.approx(made.lattice.abc)
+    plain = data.load_cgcnn_folder(data.write_cgcnn_folder(structures[:2], tmp_path / "plain"), progress=False)
+    assert plain["id"].tolist() == ["0", "1"] and plain["target"].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"ids": ["a"]}, "1 ids for 2 structures"),
+        ({"ids": ["a", "a"]}, "ids repeat"),
+        ({"ids": ["a", "b,c"]}, "no comma"),
+        ({"targets": [1.0, 2.0, 3.0]}, "one row per structure"),
+    ],
+)
+def test_write_cgcnn_folder_rejects_bad_ids_and_targets(tmp_path, kwargs, message):
+    structures = [Structure(Lattice.cubic(4.12), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])] * 2
+    with pytest.raises(ValueError, match=message):
+        data.write_cgcnn_folder(structures, tmp_path, **kwargs)
+
+
 # ============================================================================================
 # data_file and xyz_folder kinds
 # ============================================================================================

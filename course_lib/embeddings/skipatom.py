@@ -193,7 +193,6 @@ def train_skipatom(
         For non-positive ``dim``, ``epochs``, ``batch_size`` or ``lr``.
     """
     import torch
-    from tqdm.auto import tqdm
 
     for label, value in (("dim", dim), ("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
         if not value > 0:
