@@ -89,6 +89,14 @@ ASSIGNMENTS = [
         ("part1_density", "part2_radial", "part4_power"),
         ("from course_lib.descriptors import", "_gto_basis", "sqrtm(inv(overlap))"),
     ),
+    Assignment(
+        "ch07_cgcnn",
+        {"part1_neighbors": 3, "part2_gaussian": 1, "part3_conv": 3, "part4_pool": 2, "part5_step": 3},
+        "part6_graph_limits",
+        ("part1_neighbors", "part3_conv", "part5_step"),
+        ("layer.fc_full.weight.copy_", "np.logaddexp(0.0, v + bn(messages))", "Trainer(", "gaussian_centres",
+         "np.add.at"),
+    ),
 ]
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION", "fresh_rng")
 
