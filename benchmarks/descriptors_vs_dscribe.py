@@ -36,11 +36,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import io  # noqa: E402
-import platform  # noqa: E402
 import re  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tarfile  # noqa: E402
 import tempfile  # noqa: E402
@@ -52,13 +49,14 @@ import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import load_average, machine_info  # noqa: E402
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # dscribe: atoms.get_calculator()
 
 import ase  # noqa: E402
 import ase.io  # noqa: E402
 import dscribe  # noqa: E402
-import scipy  # noqa: E402
 from dscribe.descriptors import ACSF, SOAP, CoulombMatrix, SineMatrix  # noqa: E402
 
 from course_lib.descriptors import acsf, coulomb_matrix, featurize, sine_matrix, soap  # noqa: E402
@@ -113,26 +111,6 @@ def load_jarvis(path: Path, n: int, tmp: Path):
             if ids is not None and n_found == len(ids):
                 break
     return [read_cif_p1(found[f"{i}.cif"]) for i in ids]
-
-
-def machine_info() -> dict:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = re.search(r"Model name:\s*(.*)", lscpu).group(1).strip()
-        cpus = re.search(r"^CPU\(s\):\s*(\d+)", lscpu, re.M).group(1)
-    except Exception:  # pragma: no cover - lscpu missing
-        model, cpus = platform.processor(), str(os.cpu_count())
-    return {
-        "cpu": model,
-        "cores": cpus,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "ase": ase.__version__,
-        "dscribe": dscribe.__version__ if hasattr(dscribe, "__version__") else "2.1.2",
-        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "load": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
-    }
 
 
 def timed(fn):
@@ -233,7 +211,7 @@ def main():
     parser.add_argument("--chunk", type=int, default=100, help="structures per call (bounds memory)")
     parser.add_argument("--markdown", type=Path, help="write the results as markdown here")
     args = parser.parse_args()
-    info = machine_info()
+    info = machine_info("numpy", "scipy", "ase", "dscribe")
     print(info, flush=True)
 
     root = data_dir()
@@ -299,7 +277,7 @@ def main():
         single_calls("SOAP GTO (QM7)", mols[:sub], SOAP(**soap_m).create,
                      lambda s: soap(s, **soap_m), args.repeats),
     ]
-    info["load_after"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    info["load_after"] = load_average()
     if args.markdown:
         write_markdown(args.markdown, info, rows, singles, args, len(sp_c),
                        dict(acsf_m=acsf_m, acsf_c=acsf_c, soap_m=soap_m, soap_p=soap_p, soap_c=soap_c))

@@ -1,0 +1,45 @@
+"""Machine and library information recorded with every benchmark result (not a benchmark)."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+
+
+def load_average() -> str:
+    """The 1 / 5 / 15-minute load averages, e.g. ``"1.92 / 2.40 / 2.10"``."""
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_info(*packages: str) -> dict[str, str]:
+    """CPU model, logical CPU count, Python version, date, load and the versions of ``packages``.
+
+    Parameters
+    ----------
+    packages
+        Distribution names (as pip knows them, e.g. ``"scikit-learn"``); a missing one is
+        reported as ``"not installed"``.
+    """
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = re.search(r"Model name:\s*(.*)", lscpu).group(1).strip()
+        cpus = re.search(r"^CPU\(s\):\s*(\d+)", lscpu, re.M).group(1)
+    except Exception:  # lscpu missing or unexpected output
+        model, cpus = platform.processor() or platform.machine(), str(os.cpu_count())
+    info = {
+        "cpu": model,
+        "cores": cpus,
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "load": load_average(),
+    }
+    for name in packages:
+        try:
+            info[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            info[name] = "not installed"
+    return info
