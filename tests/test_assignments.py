@@ -21,7 +21,7 @@ import pytest
 
 pytest.importorskip("nbgrader")
 
-from course_lib.grading import check_sync, grade_notebook  # noqa: E402
+from course_lib.grading import check_sync, find_course, grade_notebook  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,6 +97,15 @@ ASSIGNMENTS = [
         ("layer.fc_full.weight.copy_", "np.logaddexp(0.0, v + bn(messages))", "Trainer(", "gaussian_centres",
          "np.add.at"),
     ),
+    Assignment(
+        "ch08_crysatom",
+        {"part1_count": 1, "part2_atoms": 2, "part3_edges": 2, "part4_barlow": 3, "part5_decoder": 3,
+         "part6_average": 2},
+        "part7_average",
+        ("part1_count", "part2_atoms", "part4_barlow"),
+        ("from course_lib.crysatom import", "_random_graph", "_reference_", "np.flatnonzero(real.ravel())",
+         "np.logaddexp(0.0, u)"),
+    ),
 ]
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION", "fresh_rng")
 
@@ -144,6 +153,12 @@ def reports(assignment, tmp_path_factory):
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         return dict(pool.map(grade, paths))
+
+
+def test_table_lists_every_assignment():
+    """A new assignment in solutions/ must get a row here (chapter 1 is tested in test_grading.py)."""
+    found = set(find_course(ROOT).assignments()) - {"ch01_composition"}
+    assert found == {a.name for a in ASSIGNMENTS}
 
 
 def test_assignment_has_at_least_five_autograded_parts(assignment):

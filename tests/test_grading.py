@@ -234,7 +234,10 @@ def _first_statement(code: str) -> ast.stmt:
 
 @pytest.mark.parametrize("assignment", ALL_ASSIGNMENTS)
 def test_assignment_structure(assignment):
-    """Every assignment: test cells call a student function first and hide their random tests."""
+    """Every assignment: visible tests call a student function; random tests are hidden.
+
+    (tests/test_assignments.py grades every other assignment's solution and student copy.)
+    """
     layout = find_course(ROOT)
     for source in sorted((layout.source_root / assignment).glob("*.ipynb")):
         nb = _load(source)
@@ -249,36 +252,16 @@ def test_assignment_structure(assignment):
             if meta.get("grade") and not meta.get("solution"):
                 n_tests += 1
                 text = _text(cell)
-                first = _first_statement(text)
-                called = {n.func.id for n in ast.walk(first)
+                visible = ast.parse(text.split("### BEGIN HIDDEN TESTS")[0])
+                called = {n.func.id for n in ast.walk(visible)
                           if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-                assert called & defined, f"{meta['grade_id']}: first statement calls no student function"
+                assert called & defined, f"{meta['grade_id']}: the visible tests call no student function"
                 assert text.count("### BEGIN HIDDEN TESTS") == 1, meta["grade_id"]
                 assert text.count("### END HIDDEN TESTS") == 1, meta["grade_id"]
                 student_text = _text(_cell(student, meta["grade_id"]))
                 assert "HIDDEN TESTS" not in student_text
                 _first_statement(student_text)  # the student copy still parses
         assert n_tests >= 1
-
-
-@pytest.mark.parametrize("assignment", ALL_ASSIGNMENTS)
-def test_every_assignment_solution_full_marks_student_copy_zero(assignment, reports):
-    if assignment == ASSIGNMENT:  # already graded by the fixture
-        pairs = [(reports["solution"][0], reports["student"][0])]
-    else:
-        layout = find_course(ROOT)
-        pairs = [
-            (grade_notebook(src, assignment, root=ROOT, notebook=src.stem),
-             grade_notebook(layout.release_root / assignment / src.name, assignment, root=ROOT,
-                            notebook=src.stem))
-            for src in sorted((layout.source_root / assignment).glob("*.ipynb"))
-        ]
-    for solution, student in pairs:
-        assert solution.graded and student.graded
-        assert solution.max_score > 0 and solution.score == solution.max_score
-        assert all(p.passed for p in solution.parts if p.kind == "auto")
-        assert student.score == 0
-        assert not any(p.passed for p in student.parts if p.kind == "auto")
 
 
 def test_hidden_tests_and_solutions_absent_from_exercises():
