@@ -1,4 +1,4 @@
-"""Machine and library information recorded with every benchmark result (not a benchmark)."""
+"""Machine information and report writing shared by the benchmark scripts (not a benchmark)."""
 
 from __future__ import annotations
 
@@ -43,3 +43,16 @@ def machine_info(*packages: str) -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             info[name] = "not installed"
     return info
+
+
+def write_report(lines: list[str], markdown=None) -> str:
+    """Join the report's lines, print it, and write it to ``markdown`` (a path) when given."""
+    from pathlib import Path
+
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if markdown:
+        path = Path(markdown)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(report)
+    return report

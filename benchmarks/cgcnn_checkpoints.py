@@ -44,6 +44,9 @@ import torch  # noqa: E402
 
 from course_lib.data import find_package_file, write_cgcnn_folder  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import write_report  # noqa: E402
+
 torch.set_num_threads(1)
 
 
@@ -127,11 +130,7 @@ def main() -> None:
     mp = load_dataset("mp_2018_megnet", limit=args.n, progress=False)
     compare(list(mp["structure"]), "Materials Project 2018 (mp_2018_megnet)", lines, extra_targets=mp)
     lines.append(f"Total wall time: {time.time() - start:.0f} s.")
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report)
+    write_report(lines, args.markdown)
 
 
 if __name__ == "__main__":

@@ -54,9 +54,9 @@ this process (the machine may be shared).
 
 Usage::
 
-    COURSE_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/krr_qm7.py \\
+    COURSE_DATA_DIR=../shared/data .venv/bin/python benchmarks/krr_qm7.py \\
         --markdown benchmarks/results/krr_qm7.md       # full run (figure: krr_qm7.png beside it)
-    COURSE_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/krr_qm7.py --quick   # smoke test
+    COURSE_DATA_DIR=../shared/data .venv/bin/python benchmarks/krr_qm7.py --quick   # smoke test
 
 The full run uses a grid of 6 widths x 4 ridges (factors of 4 and 1,000 apart; a finer 8 x 5 grid
 took about 10 minutes per representation at 5,000 molecules on the shared machine) and 3-fold CV. ``--quick`` uses training sizes

@@ -11,7 +11,7 @@ Usage::
 
     .venv/bin/python benchmarks/skipatom_atom2vec.py [--epochs 10] [--device cpu] [--threads 1]
 
-The data folder is ``$COURSE_DATA_DIR`` (default ``/work/shared/data``). Prints a Markdown report.
+The data folder is ``$COURSE_DATA_DIR`` (default ``../shared/data`` beside the repository). Prints a Markdown report.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from course_lib.embeddings import (
     train_skipatom,
 )
 
-DATA = Path(os.environ.get("COURSE_DATA_DIR", "/work/shared/data"))
+DATA = Path(os.environ.get("COURSE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 FORMULA = re.compile(rb"_chemical_formula_structural\s+'?([^'\n]+)'?")
 
 
