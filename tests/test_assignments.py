@@ -22,6 +22,7 @@ import pytest
 pytest.importorskip("nbgrader")
 
 from course_lib.grading import check_sync, find_course, grade_notebook  # noqa: E402
+from notebook_helpers import cell_text as _text, find_cell as _cell, grade_id as _grade_id, load_notebook as _load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,23 +109,6 @@ ASSIGNMENTS = [
     ),
 ]
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION", "fresh_rng")
-
-
-def _load(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _grade_id(cell: dict) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def _cell(nb: dict, grade_id: str) -> dict:
-    return next(c for c in nb["cells"] if _grade_id(c) == grade_id)
-
-
-def _text(cell: dict) -> str:
-    src = cell["source"]
-    return "".join(src) if isinstance(src, list) else src
 
 
 def _passed(report) -> set[str]:

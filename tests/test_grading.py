@@ -32,6 +32,7 @@ from course_lib.grading import (  # noqa: E402
     random_composition,
     student_seed,
 )
+from notebook_helpers import cell_text as _text, find_cell as _cell, grade_id as _grade_id, load_notebook as _load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "ch01_composition"
@@ -53,25 +54,8 @@ FULL = sum(AUTO_PARTS.values())
 ALL_ASSIGNMENTS = find_course(ROOT).assignments()
 
 
-def _load(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _grade_id(cell: dict) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def _cell(nb: dict, grade_id: str) -> dict:
-    return next(c for c in nb["cells"] if _grade_id(c) == grade_id)
-
-
 def _index(nb: dict, grade_id: str) -> int:
     return next(i for i, c in enumerate(nb["cells"]) if _grade_id(c) == grade_id)
-
-
-def _text(cell: dict) -> str:
-    src = cell["source"]
-    return "".join(src) if isinstance(src, list) else src
 
 
 def _without(nb: dict, *grade_ids: str) -> dict:
