@@ -397,6 +397,14 @@ def supercell(structure, reps=(2, 2, 2)):
     return _rebuild(structure, new.numbers, new.positions, new.cell, new.pbc)
 
 
+def _standard_cell(structure, kind: str, symprec: float):
+    """spglib's ``kind`` ("primitive" or "conventional") cell filled with images of the input atoms."""
+    s = as_system(structure)
+    _require_periodic(s, kind)
+    new, _ = _spglib_cell(s, kind, symprec)
+    return _rebuild(structure, new.numbers, new.positions, new.cell, new.pbc)
+
+
 def primitive(structure, symprec: float = 0.01):
     """The primitive cell of spglib's standard setting, in the orientation of the input.
 
@@ -416,10 +424,7 @@ def primitive(structure, symprec: float = 0.01):
     -------
     The primitive cell (possibly rotated), of the same type as ``structure``.
     """
-    s = as_system(structure)
-    _require_periodic(s, "primitive")
-    new, _ = _spglib_cell(s, "primitive", symprec)
-    return _rebuild(structure, new.numbers, new.positions, new.cell, new.pbc)
+    return _standard_cell(structure, "primitive", symprec)
 
 
 def conventional(structure, symprec: float = 0.01):
@@ -439,10 +444,7 @@ def conventional(structure, symprec: float = 0.01):
     -------
     The conventional cell (possibly rotated), of the same type as ``structure``.
     """
-    s = as_system(structure)
-    _require_periodic(s, "conventional")
-    new, _ = _spglib_cell(s, "conventional", symprec)
-    return _rebuild(structure, new.numbers, new.positions, new.cell, new.pbc)
+    return _standard_cell(structure, "conventional", symprec)
 
 
 def _apply(name: str, s: System, rng: np.random.Generator, symprec: float = 0.01):
