@@ -115,8 +115,13 @@ class ConvLayer(nn.Module):
         """``v`` (N, A) atom vectors, ``edge`` (N, M, K) bond features, ``nbr_idx`` (N, M) -> (N, A)."""
         n, m = nbr_idx.shape
         a = self.atom_fea_len
-        z = torch.cat([v.unsqueeze(1).expand(n, m, a), v[nbr_idx], edge], dim=2)  # v_i + v_j + u_ij
-        z = self.bn1(self.fc_full(z).view(n * m, 2 * a)).view(n, m, 2 * a)
+        # W [v_i, v_j, u_ij] + b, computed as W_i v_i + W_j v_j + (W_u u_ij + b): the same weights and
+        # the same result as concatenating the three vectors for every bond, but the two atom terms are
+        # computed once per atom (N rows) instead of once per bond (N*M rows), about 3x fewer FLOPs.
+        w_self, w_nbr, w_edge = self.fc_full.weight.split([a, a, edge.shape[-1]], dim=1)
+        z = nn.functional.linear(edge, w_edge, self.fc_full.bias)
+        z = z + (v @ w_self.T).unsqueeze(1) + (v @ w_nbr.T)[nbr_idx]
+        z = self.bn1(z.view(n * m, 2 * a)).view(n, m, 2 * a)
         gate, core = z.chunk(2, dim=2)
         messages = torch.sigmoid(gate) * nn.functional.softplus(core)  # sigma(.) * g(.)
         summed = self.bn2(messages.sum(dim=1))  # sum over the M neighbours

@@ -208,6 +208,10 @@ class TrainingConfig:
     lr_gamma : float
     val_fraction, test_fraction : float
         Split fractions (see :func:`split_indices`).
+    split : tuple or None
+        Explicit ``(train, val, test)`` index arrays into the dataset (disjoint; validation and test
+        may be empty). They replace the random split of ``val_fraction`` / ``test_fraction`` /
+        ``seed``, e.g. to keep one fixed test set while the training set changes.
     seed : int
         Seed of the split, the weight initialisation done by the caller excepted, the shuffling
         and dropout.
@@ -245,6 +249,7 @@ class TrainingConfig:
     lr_gamma: float = 0.1
     val_fraction: float = 0.1
     test_fraction: float = 0.1
+    split: tuple | None = None
     seed: int = 0
     patience: int | None = None
     min_delta: float = 0.0
@@ -271,8 +276,31 @@ class TrainingConfig:
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be None or a positive integer, got {self.patience}")
         self.lr_milestones = tuple(int(m) for m in self.lr_milestones)
+        if self.split is not None:
+            self.split = _check_split(self.split)
         if self.checkpoint_dir is not None:
             self.checkpoint_dir = os.fspath(self.checkpoint_dir)
+
+
+def _check_split(split) -> tuple:
+    """``(train, val, test)`` as tuples of ints; clear errors for a malformed or overlapping split."""
+    if isinstance(split, (str, bytes)) or not hasattr(split, "__len__") or len(split) != 3:
+        raise ValueError("split must be three index arrays (train, val, test), e.g. the output of split_indices")
+    parts = []
+    for name, part in zip(("train", "val", "test"), split):
+        arr = np.asarray(part)
+        if arr.size and (arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0):
+            raise ValueError(f"split[{name}] must be a 1-d array of non-negative integer indices")
+        parts.append(tuple(int(i) for i in arr.reshape(-1)))
+    if not parts[0]:
+        raise ValueError("split has an empty training set")
+    seen: set[int] = set()
+    for name, part in zip(("train", "val", "test"), parts):
+        if len(set(part)) != len(part) or seen & set(part):
+            raise ValueError(f"split[{name}] repeats an index or shares one with an earlier part; the three "
+                             "parts must be disjoint")
+        seen |= set(part)
+    return tuple(parts)
 
 
 class _Subset(torch.utils.data.Dataset):
@@ -352,7 +380,13 @@ class Trainer:
             logger.warning("amp=True has no effect on %s: mixed precision is used on CUDA only", self.device)
 
         # --- data
-        self.split = split_indices(len(dataset), config.val_fraction, config.test_fraction, config.seed)
+        if config.split is None:
+            self.split = split_indices(len(dataset), config.val_fraction, config.test_fraction, config.seed)
+        else:
+            self.split = tuple(np.asarray(part, dtype=np.int64) for part in config.split)
+            largest = max(int(part.max()) for part in self.split if part.size)
+            if largest >= len(dataset):
+                raise ValueError(f"split index {largest} is out of range for a dataset of {len(dataset)} entries")
         targets = _targets_of(dataset)
         self.targets = targets
         if self.classification:

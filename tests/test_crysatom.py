@@ -222,6 +222,21 @@ def test_pretrain_dataset_items(graphs):
     assert batch.pairs[len(data[0]["pairs"]):].min() >= n0  # second crystal's pairs are shifted
 
 
+def test_connectivity_decoder_is_the_bilinear_layer():
+    """The fast bilinear evaluation gives torch.nn.Bilinear's values and gradients."""
+    torch.manual_seed(1)
+    model = CrysAtom(5, 3, 4, dim=7, n_conv=1, connectivity_hidden=6).double()
+    h = torch.randn(9, 7, dtype=torch.float64, requires_grad=True)
+    for n_pairs in (3, 40):  # fewer and more pairs than atoms
+        pairs = torch.randint(0, 9, (n_pairs, 2))
+        fast = model._bilinear(h, pairs)
+        slow = model.bilinear(h[pairs[:, 0]], h[pairs[:, 1]])
+        assert torch.allclose(fast, slow, atol=1e-12)
+        g_fast = torch.autograd.grad(fast.sum(), [h, model.bilinear.weight])
+        g_slow = torch.autograd.grad(slow.sum(), [h, model.bilinear.weight])
+        assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(g_fast, g_slow))
+
+
 def test_model_losses_and_errors(graphs):
     torch.manual_seed(0)
     model = CrysAtom(graphs.atom_feature_dim, graphs.edge_feature_dim, 8)
@@ -332,6 +347,21 @@ def test_compare_atom_features_tiny(dielectric):
     assert runs[runs.seed == 0].split_hash.iloc[0] != runs[runs.seed == 1].split_hash.iloc[0]
     assert (runs[["n_train", "n_val", "n_test"]].to_numpy() == [18, 6, 6]).all()
     assert table.attrs["target"] == "n" and table.attrs["n_dropped"] == 0
+    # a fixed test set with a training set drawn per seed (the low-data protocol)
+    test_rows = np.arange(20, 30)
+
+    def low_data(seed):
+        rest = np.random.default_rng(seed).permutation(20)
+        return rest[:12], rest[12:16], test_rows
+
+    table2, runs2 = compare_atom_features(
+        dielectric, "n", features=("one_hot",), seeds=(0, 1), epochs=1, batch_size=8, splits=low_data,
+        model_options=dict(atom_fea_len=8, n_conv=1, h_fea_len=8), progress=False, return_runs=True, **GRAPH)
+    assert (runs2[["n_train", "n_val", "n_test"]].to_numpy() == [12, 4, 10]).all()
+    assert runs2.split_hash.nunique() == 2
+    with pytest.raises(ValueError, match="outside"):
+        compare_atom_features(dielectric, "n", features=("one_hot",), seeds=(0,), splits=([0, 1], [2], [99]),
+                              progress=False, **GRAPH)
     with pytest.raises(ValueError, match="target"):
         compare_atom_features(dielectric, "nope", features=("one_hot",))
     with pytest.raises(ValueError, match="unknown atom feature set"):

@@ -49,6 +49,32 @@ def test_split_is_seeded_disjoint_and_complete():
         split_indices(10, 1.5, 0.1)
 
 
+def test_explicit_split_is_used_and_checked(dataset, tmp_path):
+    train, val, test = np.arange(5, 25), np.array([0, 1, 2]), np.arange(30, 40)
+    trainer = Trainer(tiny_model(dataset), dataset, epochs=2, split=(train, val, test), checkpoint_dir=tmp_path,
+                      **FAST)
+    assert [s.tolist() for s in trainer.split] == [train.tolist(), val.tolist(), test.tolist()]
+    trainer.fit()
+    assert len(trainer.evaluate("test")["y_true"]) == 10
+    assert np.isclose(trainer.normalizer.mean.item(), dataset.targets[train].mean().item(), rtol=1e-5)
+    # resuming with the same explicit split works; with another one it is refused
+    again = Trainer(tiny_model(dataset), dataset, epochs=3, split=(train, val, test), checkpoint_dir=tmp_path, **FAST)
+    assert again.fit() is not None and again.epoch == 3
+    with pytest.raises(ValueError, match="another dataset or split"):
+        Trainer(tiny_model(dataset), dataset, epochs=4, split=(train[1:], val, test), checkpoint_dir=tmp_path,
+                **FAST).fit()
+    with pytest.raises(ValueError, match="disjoint"):
+        TrainingConfig(split=([0, 1, 2], [2], []))
+    with pytest.raises(ValueError, match="empty training set"):
+        TrainingConfig(split=([], [1], [2]))
+    with pytest.raises(ValueError, match="three index arrays"):
+        TrainingConfig(split=([0, 1], [2]))
+    with pytest.raises(ValueError, match="integer indices"):
+        TrainingConfig(split=([0.5, 1], [], []))
+    with pytest.raises(ValueError, match="out of range"):
+        Trainer(tiny_model(dataset), dataset, split=([0, 1], [], [N]), **FAST)
+
+
 def test_normalizer_round_trip():
     y = torch.tensor([[1.0, 10.0], [2.0, 10.0], [4.0, 10.0]])
     norm = Normalizer.fit(y)
