@@ -238,7 +238,7 @@ def report(args) -> None:
 
     out = Path(args.out)
     pre = json.loads((out / "pretrain.json").read_text())
-    parts = [json.loads(p.read_text()) for p in sorted(out.glob("downstream-*.json"))]
+    parts = [json.loads(p.read_text()) for p in sorted(out.glob("downstream-*.json"), key=lambda f: f.stat().st_mtime)]
     if not parts:
         raise SystemExit(f"no downstream-*.json in {out}: run the downstream step first")
     runs = pd.DataFrame([r for p in parts for r in p["runs"]])
