@@ -171,8 +171,8 @@ def pretrain(args) -> None:
         "runs": prior.get("runs", []) + [run], "subset": args.n, "n_crystals": len(graphs),
         "n_atoms": int(sum(g.n_atoms for g in graphs.graphs)), "n_train": len(trainer.split[0]),
         "n_val": len(trainer.split[1]), "history": history, "batches": batches, "n_elements": len(emb.symbols)})
-    print(f"pretraining done: {trainer.epoch} epoch(s) in all, {len(epoch_times)} in this run at "
-          f"{np.mean(epoch_times):.0f} s per epoch; vectors of {len(emb.symbols)} elements in {vectors_seconds:.0f} s",
+    pace = f"{np.mean(epoch_times):.0f} s per epoch" if epoch_times else "nothing left to train"
+    print(f"pretraining done: {trainer.epoch} epoch(s) in all, {len(epoch_times)} in this run ({pace}); vectors of {len(emb.symbols)} elements in {vectors_seconds:.0f} s",
           flush=True)
 
 
