@@ -26,6 +26,19 @@ def _parse(paths):
         return [Structure.from_file(p) for p in paths]
 
 
+def subset_rows(n_total: int, n: int | None, seed: int) -> np.ndarray:
+    """Sorted row numbers of a seeded random subset of ``n`` of ``n_total`` rows (all rows when ``n``
+    is None or not smaller than ``n_total``): the same subset for the same ``(n_total, n, seed)``."""
+    if n is None or n >= n_total:
+        return np.arange(n_total)
+    return np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
+
+
+def connected(structures) -> np.ndarray:
+    """Boolean mask of the structures without an isolated atom (see :func:`has_isolated_atom`)."""
+    return np.array([not has_isolated_atom(s) for s in structures], dtype=bool)
+
+
 def has_isolated_atom(structure, radius: float = 8.0) -> bool:
     """True when some atom has no neighbour (not even its own periodic image) within ``radius``.
 

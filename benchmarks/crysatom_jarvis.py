@@ -70,7 +70,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _jarvis import has_isolated_atom, jarvis_structures  # noqa: E402
+from _jarvis import connected, jarvis_structures, subset_rows  # noqa: E402
 from _machine import machine_info, write_report  # noqa: E402
 
 N_JARVIS = 55723
@@ -95,8 +95,8 @@ def load_data(n: int | None, jobs: int):
     df, structures, parse_seconds, cached = jarvis_structures(n_jobs=jobs)
     if len(df) != N_JARVIS:
         raise RuntimeError(f"expected {N_JARVIS} JARVIS entries, found {len(df)}")
-    rows = np.arange(len(df)) if n is None else np.sort(np.random.default_rng(0).choice(len(df), n, replace=False))
-    keep = np.array([not has_isolated_atom(structures[i]) for i in rows])
+    rows = subset_rows(len(df), n, seed=0)
+    keep = connected(structures[i] for i in rows)
     rows = rows[keep]
     y = df[TARGET].to_numpy(dtype=float)[rows]
     return rows, [structures[i] for i in rows], y, {"parse_seconds": parse_seconds, "parse_cached": cached,

@@ -343,7 +343,7 @@ def write_markdown(path, info, rows, singles, args, n_species_c, params):
         "dscribe 2.1.2 is not rotation-invariant (rounded Y_lm constants) and ours deliberately differs "
         "there; see `course_lib/descriptors/soap.py`.",
         "",
-        f"Single-structure calls (first 200 structures, one call each, CPU time):",
+        "Single-structure calls (first 200 structures, one call each, CPU time):",
         "",
         "| descriptor (data) | dscribe /s | ours /s | ratio |",
         "|---|---:|---:|---:|",
@@ -354,7 +354,7 @@ def write_markdown(path, info, rows, singles, args, n_species_c, params):
         "",
         "Parameters:",
         "",
-        f"- Coulomb matrix: `n_atoms_max=23`; sine matrix: `n_atoms_max` = largest crystal",
+        "- Coulomb matrix: `n_atoms_max=23`; sine matrix: `n_atoms_max` = largest crystal",
         f"- ACSF (QM7): {short(params['acsf_m'])}",
         f"- ACSF (JARVIS): {short(params['acsf_c'])}",
         f"- SOAP (QM7): {short(params['soap_m'])}",

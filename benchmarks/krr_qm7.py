@@ -369,7 +369,7 @@ def report(info, args, cfg, n_mol, reps, curves, load_time, total, cpu_total, me
         "",
         f"At {last:,} training molecules, in eV: "
         + "; ".join(f"{m} {curves[m][-1]['mae'] * KCAL_PER_MOL_IN_EV:.3f} eV" for m in names)
-        + f". Test RMSE (kcal/mol): "
+        + ". Test RMSE (kcal/mol): "
         + "; ".join(f"{m} {curves[m][-1]['rmse']:.2f}" for m in names) + ".",
         "",
         f"![learning curves]({args.figure.name if args.figure else 'krr_qm7.png'})",

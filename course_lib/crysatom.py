@@ -95,7 +95,7 @@ from torch import nn
 
 from .cgcnn import CGCNN, ConvLayer
 from .graphs import CrystalGraph, CrystalGraphDataset, GraphBatch, collate_graphs
-from .training import History, Trainer
+from .training import History, Trainer, _check_split
 
 __all__ = [
     "BARLOW_TWINS_CITATION",
@@ -1121,13 +1121,12 @@ def compare_atom_features(
     def split_for(seed):
         if splits is None:
             return None
-        parts = splits(seed) if callable(splits) else splits
-        if isinstance(parts, (str, bytes)) or not hasattr(parts, "__len__") or len(parts) != 3:
-            raise ValueError("splits must give three index arrays (train, val, test) into the rows of dataset")
+        # checked as the Trainer checks a split (three disjoint index arrays), then mapped to the kept rows
+        parts = _check_split(splits(seed) if callable(splits) else splits)
         mapped = []
         for part in parts:
-            part = np.asarray(part, dtype=np.int64).reshape(-1)
-            if part.size and (part.min() < 0 or part.max() >= n_given):
+            part = np.asarray(part, dtype=np.int64)
+            if part.size and part.max() >= n_given:
                 raise ValueError(f"splits has an index outside the {n_given} rows of dataset")
             mapped.append(new_index[part][new_index[part] >= 0])
         return tuple(mapped)
