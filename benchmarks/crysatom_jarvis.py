@@ -272,7 +272,7 @@ def report(args) -> None:
         *[f"- `{p['command']}`" for p in parts],
         f"- `{_command(args.argv)}`", "",
         f"Machine: {m['cpu']}, {m['cores']} logical CPUs, CPU only; Python {m['python']}, torch {m['torch']}. "
-        "The other core ran other benchmarks during the first pretraining run.", "",
+        "The other core ran other jobs during some runs; the load averages are in the pretraining table.", "",
         "## Pretraining", "",
         f"Data: {'every crystal' if pre['subset'] is None else 'a random subset (seed 0)'} of `jarvis_dft3d_2021`, {pre['n_crystals']:,} crystals ({pre['n_atoms']:,} atoms) after "
         f"leaving out {pruns[0]['n_dropped_isolated']} with an atom that has no neighbour within 8 A; "
@@ -352,8 +352,9 @@ def report(args) -> None:
         for label in ours_labels:
             gain = {b: 1 - table.loc[label, "mean"] / table.loc[b, "mean"] for b in ("one_hot", "random")}
             met = all(g >= 0.10 for g in gain.values())
-            lines.append(f"- `{label}`: {100 * gain['one_hot']:.1f}% lower than one-hot, {100 * gain['random']:.1f}% "
-                         f"lower than random: **{'met' if met else 'not met'}**.")
+            versus = ", ".join(f"{abs(100 * gain[b]):.1f}% {'lower' if gain[b] >= 0 else 'higher'} than {name}"
+                               for b, name in (("one_hot", "one-hot"), ("random", "random")))
+            lines.append(f"- `{label}`: {versus}: **{'met' if met else 'not met'}**.")
         lines.append("")
     write_report(lines, args.markdown)
 
