@@ -1122,7 +1122,10 @@ def compare_atom_features(
         if splits is None:
             return None
         # checked as the Trainer checks a split (three disjoint index arrays), then mapped to the kept rows
-        parts = _check_split(splits(seed) if callable(splits) else splits)
+        try:
+            parts = _check_split(splits(seed) if callable(splits) else splits)
+        except ValueError as err:
+            raise ValueError(f"splits (seed {seed}): {err}") from None
         mapped = []
         for part in parts:
             part = np.asarray(part, dtype=np.int64)

@@ -362,6 +362,9 @@ def test_compare_atom_features_tiny(dielectric):
     with pytest.raises(ValueError, match="outside"):
         compare_atom_features(dielectric, "n", features=("one_hot",), seeds=(0,), splits=([0, 1], [2], [99]),
                               progress=False, **GRAPH)
+    with pytest.raises(ValueError, match=r"splits \(seed 0\).*disjoint"):
+        compare_atom_features(dielectric, "n", features=("one_hot",), seeds=(0,), splits=([0, 1], [1], [2]),
+                              progress=False, **GRAPH)
     with pytest.raises(ValueError, match="target"):
         compare_atom_features(dielectric, "nope", features=("one_hot",))
     with pytest.raises(ValueError, match="unknown atom feature set"):
