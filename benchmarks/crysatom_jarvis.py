@@ -76,6 +76,7 @@ from _machine import machine_info, write_report  # noqa: E402
 N_JARVIS = 55723
 TARGET = "formation_energy_peratom"
 SPLIT_SEED = 123
+PRETRAIN_BATCH = 128  # crystals per pretraining batch
 GRAPH = dict(radius=8.0, max_neighbors=12, gaussian_step=0.2)
 
 
@@ -88,6 +89,11 @@ def _write_json(path: Path, obj) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=1))
     os.replace(tmp, path)
+
+
+def vectors_file(out: Path, label: str) -> Path:
+    """The JSON file of the CrysAtom vectors ``label``: ``crysatom`` (the latest) or ``crysatom_epoch<N>``."""
+    return out / ("crysatom_vectors.json" if label == "crysatom" else label.replace("crysatom_", "crysatom_vectors_") + ".json")
 
 
 def load_data(n: int | None, jobs: int):
@@ -152,7 +158,7 @@ def pretrain(args) -> None:
               f"{epoch_times[-1]:.0f} s", flush=True)
 
     try:
-        emb, trainer = train_crysatom(graphs, dim=200, n_conv=5, epochs=args.epochs, batch_size=128, lr=1e-3,
+        emb, trainer = train_crysatom(graphs, dim=200, n_conv=5, epochs=args.epochs, batch_size=PRETRAIN_BATCH, lr=1e-3,
                                       val_fraction=args.val_fraction, seed=0, progress=False,
                                       checkpoint_dir=out / "checkpoints", return_trainer=True,
                                       callbacks=[per_epoch], restore_best=False)
@@ -161,8 +167,8 @@ def pretrain(args) -> None:
     vectors_seconds = time.perf_counter() - t0 - sum(epoch_times)
     history = trainer.history.to_dataframe().to_dict(orient="records")
     vectors = {s: [float(x) for x in v] for s, v in zip(emb.symbols, emb.matrix)}
-    _write_json(out / "crysatom_vectors.json", vectors)
-    _write_json(out / f"crysatom_vectors_epoch{trainer.epoch}.json", vectors)
+    for label in ("crysatom", f"crysatom_epoch{trainer.epoch}"):
+        _write_json(vectors_file(out, label), vectors)
     run = {"command": _command(args.argv), "machine": info, "load_end": machine_info()["load"],
            "threads": args.threads, "epochs": len(epoch_times), "epoch_seconds": epoch_times,
            "graph_seconds": graph_seconds, "graphs_cached": graphs.loaded_from_cache,
@@ -209,8 +215,7 @@ def downstream(args) -> None:
     for name in args.features:
         if name == "crysatom" or re.fullmatch(r"crysatom_epoch\d+", name):
             # "crysatom": the latest vectors; "crysatom_epoch<N>": those after N pretraining epochs
-            file = "crysatom_vectors.json" if name == "crysatom" else name.replace("crysatom_", "crysatom_vectors_") + ".json"
-            vectors = json.loads((out / file).read_text())
+            vectors = json.loads(vectors_file(out, name).read_text())
             features[name] = {s: np.asarray(v) for s, v in vectors.items()}
         else:
             features[name] = name
@@ -251,10 +256,10 @@ def report(args) -> None:
         ax.plot(batches["batch"], batches[key], lw=0.6, alpha=0.5, label="batch")
         ax.plot(batches["batch"], batches[key].rolling(20, min_periods=1).mean(), lw=1.5, label="mean of 20")
         ax.set_title(key.replace("_", " "))
-        ax.set_xlabel("training batch (128 crystals)")
+        ax.set_xlabel(f"training batch ({PRETRAIN_BATCH} crystals)")
         if key == "barlow_twins":
             ax.set_yscale("log")
-    per_epoch = -(-pre["n_train"] // 128)
+    per_epoch = -(-pre["n_train"] // PRETRAIN_BATCH)
     for ax in axes:
         for e in range(1, len(pre["history"])):
             ax.axvline(e * per_epoch + 0.5, color="grey", lw=0.8, ls="--")
@@ -309,15 +314,16 @@ def report(args) -> None:
     from course_lib.embeddings import ElementEmbedding, embedding_agreement
 
     others = ("skipatom", "mat2vec", "magpie_sc", "random_200")
-    files = sorted(out.glob("crysatom_vectors_epoch*.json"), key=lambda f: int(re.search(r"(\d+)", f.name).group(1)))
+    by_epoch = sorted((int(m.group(1)), f) for f in out.glob("crysatom_vectors_epoch*.json")
+                      if (m := re.fullmatch(r"crysatom_vectors_epoch(\d+)", f.stem)))
     lines += ["", f"![CrysAtom pretraining losses]({figure.name})", "",
               "Agreement of the CrysAtom element vectors with published embeddings (chapter 2's "
               "`embedding_agreement`: Pearson correlation of the two cosine-similarity matrices over the shared "
               "elements; 1 = the same geometry, about 0 for unrelated vectors):", "",
               "| CrysAtom vectors | " + " | ".join(others) + " |", "|---|" + "---|" * len(others)]
-    for f in files:
+    for epoch, f in by_epoch:
         ours = ElementEmbedding.from_mapping(f.stem, json.loads(f.read_text()))
-        lines.append(f"| after {f.stem.rsplit('epoch', 1)[1]} epoch(s) | "
+        lines.append(f"| after {epoch} epoch(s) | "
                      + " | ".join(f"{embedding_agreement(ours, o):.3f}" for o in others) + " |")
     lines += ["",
               "## Downstream: formation energy per atom with 2,000 labelled crystals" if d0["n_train"] == 2000 else
