@@ -54,6 +54,17 @@ def test_subsets_of_functions_and_centers_match_dscribe():
         assert np.allclose(acsf(atoms, species, 5.0, centers=[4, 0, 2], **params), ref, rtol=1e-6, atol=1e-12)
 
 
+def test_repeated_centers_give_repeated_rows():
+    atoms, species, _ = CASES["ethanol"]
+    params = {"g2_params": G2, "g4_params": G4}
+    centers = [0, 0, 4, 0, 2, 4]
+    ref = dscribe.ACSF(r_cut=5.0, species=species, **params).create(atoms, centers=centers)
+    ours = acsf(atoms, species, 5.0, centers=centers, **params)
+    assert np.allclose(ours, ref, rtol=1e-6, atol=1e-12)
+    assert np.array_equal(ours[0], ours[1]) and np.array_equal(ours[0], ours[3]) and ours[0].any()
+    assert np.array_equal(ours[[0, 2, 4]], acsf(atoms, species, 5.0, centers=[0, 4, 2], **params))
+
+
 def test_periodic_false_ignores_images():
     atoms, species, _ = CASES["nacl_primitive"]
     ref = dscribe.ACSF(r_cut=6.0, species=species, **PARAMS).create(atoms)

@@ -109,6 +109,32 @@ def test_wide_parameter_ranges_match_dscribe(rbf):
         _close(ours, _ref(atoms, species, periodic, **kw), atol=POLY_ATOL if rbf == "polynomial" else 1e-12)
 
 
+@pytest.mark.parametrize("l_max", [17, 18, 20])
+def test_high_l_max_matches_dscribe_and_is_invariant(l_max):
+    """Up to the largest l_max allowed (20). From l = 18 on, (2l-1)!! overflowed int64 once."""
+    atoms, species, _ = CASES["random_molecule0"]
+    kw = dict(r_cut=4.5, n_max=3, l_max=l_max, sigma=0.7)
+    ours = soap(atoms, species, **kw)
+    _close(ours, _ref(atoms, species, False, **kw), rtol=1e-6, atol=1e-11)
+    moved = atoms.copy()
+    q, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 3)))
+    moved.positions = moved.positions @ q.T
+    for rbf in ("gto", "polynomial"):
+        ref = ours if rbf == "gto" else soap(atoms, species, rbf=rbf, **kw)
+        _close(soap(moved, species, rbf=rbf, **kw), ref, rtol=1e-7, atol=1e-10)
+
+
+def test_repeated_centers_give_repeated_rows():
+    atoms, species, _ = CASES["ethanol"]
+    centers = [0, 0, 4, 0, 2, 4]
+    for average in ("off", "inner", "outer"):
+        ref = dscribe.SOAP(species=species, average=average, **HYPER).create(atoms, centers=centers)
+        _close(soap(atoms, species, centers=centers, average=average, **HYPER), ref)
+    ours = soap(atoms, species, centers=centers, **HYPER)
+    assert np.array_equal(ours[0], ours[1]) and np.array_equal(ours[0], ours[3])
+    assert np.array_equal(ours[[0, 2, 4]], soap(atoms, species, centers=[0, 4, 2], **HYPER))
+
+
 def test_centers_match_dscribe():
     atoms, species, _ = CASES["ethanol"]
     ref = dscribe.SOAP(species=species, **HYPER).create(atoms, centers=[3, 0, 7])

@@ -129,6 +129,31 @@ def test_bad_numbers_are_rejected():
         coulomb_matrix(dummy)
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_cells_are_rejected_by_every_descriptor(value):
+    crystal = bulk("NaCl", "rocksalt", 5.64)
+    bad = crystal.copy()
+    cell = bad.cell.array.copy()
+    cell[1, 2] = value
+    bad.set_cell(cell)
+    calls = {
+        "coulomb_matrix": lambda s: coulomb_matrix(s),
+        "sine_matrix": lambda s: sine_matrix(s),
+        "acsf": lambda s: acsf(s, ["Na", "Cl"], 4.0, periodic=True),
+        "soap": lambda s: soap(s, ["Na", "Cl"], 4.0, 2, 2, periodic=True),
+    }
+    for name, call in calls.items():
+        call(crystal)  # the finite cell works
+        with pytest.raises(ValueError, match=r"the system has a non-finite \(NaN or inf\) cell"):
+            call(bad)
+    with pytest.raises(ValueError, match=r"structure 1 has a non-finite \(NaN or inf\) cell"):
+        featurize([crystal, bad], "sine_matrix", progress=False)
+    pmg_bad = AseAtomsAdaptor.get_structure(crystal)
+    pmg_bad.lattice = pmg.Lattice(cell)
+    with pytest.raises(ValueError, match="non-finite"):
+        sine_matrix(pmg_bad)
+
+
 def test_batch_errors_name_the_structure():
     good = molecule("H2O")
     bad = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.01]])

@@ -123,7 +123,7 @@ def as_system(obj, label: str = "the system", validate: bool = True) -> System:
     TypeError
         For any other input type.
     ValueError
-        For an empty structure, non-finite coordinates, dummy atoms (atomic number 0) or a
+        For an empty structure, non-finite coordinates or cell, dummy atoms (atomic number 0) or a
         disordered (partially occupied) pymatgen structure.
     """
     if isinstance(obj, System):
@@ -165,11 +165,16 @@ def as_system(obj, label: str = "the system", validate: bool = True) -> System:
 
 
 def _validate(system: System) -> None:
-    """Finite coordinates and real elements (atomic numbers 1..118)."""
+    """Finite coordinates and cell, and real elements (atomic numbers 1..118)."""
     numbers, positions, label = system.numbers, system.positions, system.label
     if not math.isfinite(positions.sum()) and not np.all(np.isfinite(positions)):
         bad = np.nonzero(~np.all(np.isfinite(positions), axis=1))[0]
         raise ValueError(f"{label} has non-finite (NaN or inf) coordinates for atoms {bad.tolist()}.")
+    if not np.all(np.isfinite(system.cell)):
+        raise ValueError(
+            f"{label} has a non-finite (NaN or inf) cell {system.cell.tolist()}; give finite lattice "
+            "vectors (or a zero cell with pbc=False for a molecule)."
+        )
     if numbers.min() <= 0 or numbers.max() >= len(_SYMBOLS):
         bad = np.nonzero((numbers <= 0) | (numbers >= len(_SYMBOLS)))[0]
         raise ValueError(
@@ -186,10 +191,12 @@ def as_systems(objs, label: str = "structure") -> list[System]:
     # validate the whole batch with a few vectorised checks; locate the culprit only on failure
     numbers = np.concatenate([s.numbers for s in systems])
     positions = np.concatenate([s.positions for s in systems])
+    cells = np.stack([s.cell for s in systems])
     if (
         numbers.min() <= 0
         or numbers.max() >= len(_SYMBOLS)
         or (not math.isfinite(positions.sum()) and not np.all(np.isfinite(positions)))
+        or not math.isfinite(cells.sum())
     ):
         for s in systems:
             _validate(s)

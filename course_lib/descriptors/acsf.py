@@ -202,13 +202,16 @@ def _acsf_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
     rc = p["r_cut"]
     nl = neighbor_pairs(systems, rc, periodic)
     n_atoms = int(nl.offsets[-1])
+    repeat = None
     if centers is None:
         rows = np.arange(n_atoms)
         n_rows = n_atoms
     else:
+        # each distinct centre is computed once; repeated centres get copies of its row
+        unique, repeat = np.unique(np.asarray(centers, dtype=np.int64), return_inverse=True)
         rows = np.full(n_atoms, -1, dtype=np.int64)
-        rows[centers] = np.arange(len(centers))
-        n_rows = len(centers)
+        rows[unique] = np.arange(len(unique))
+        n_rows = len(unique)
     i, j, vec, d = nl.i, nl.j, nl.vec, nl.d
     if centers is not None:
         keep = rows[i] >= 0
@@ -234,7 +237,7 @@ def _acsf_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
             owner = np.searchsorted(nl.offsets, i, side="right") - 1  # structure of each pair
             _three_body(out, i, j, row_i, owner, vec, d, fc, p, sp_idx, nl.offsets)
     if centers is not None:
-        return [out]
+        return [out[repeat]]
     return [out[nl.offsets[k] : nl.offsets[k + 1]] for k in range(len(systems))]
 
 

@@ -476,6 +476,14 @@ def _sh_tables(l_max: int):
     return norm
 
 
+def _double_factorial(k: int) -> float:
+    """k!! (1 for k <= 0) in exact integer arithmetic, then rounded once to a float.
+
+    A numpy product in int64 overflows from 35!! on (l = 18), which made SOAP wrong there.
+    """
+    return float(math.prod(range(k, 0, -2)))
+
+
 def _solid_harmonics(x, y, z, l_max: int) -> np.ndarray:
     r"""Real solid harmonics :math:`r^l Y_{lm}(\hat{\mathbf{r}})`, shape ``(n, (l_max+1)**2)``.
 
@@ -493,7 +501,7 @@ def _solid_harmonics(x, y, z, l_max: int) -> np.ndarray:
             cos_m, sin_m = x * cos_m - y * sin_m, x * sin_m + y * cos_m
         # Q_l^m(z, r^2) with r^l P_l^m(cos theta) e^{i m phi} = Q_l^m (x + i y)^m (no CS phase)
         q_prev = None
-        q = np.full(n, float(np.prod(np.arange(1, 2 * m, 2))) if m > 0 else 1.0)
+        q = np.full(n, _double_factorial(2 * m - 1))
         for l in range(m, l_max + 1):
             if l == m + 1:
                 q_prev, q = q, (2 * m + 1) * z * q
@@ -718,17 +726,18 @@ def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
     n_atoms = int(nl.offsets[-1])
     loc_sp, gmap = _local_species(sp_idx, nl.offsets)
     s_loc = gmap.shape[1]
+    repeat = None
     if centers is None:
         rows = np.arange(n_atoms)
         n_rows = n_atoms
         owner = np.repeat(np.arange(len(systems)), np.diff(nl.offsets))
         ci = rows
     else:
+        # each distinct centre is expanded once; repeated centres get copies of its row
+        ci, repeat = np.unique(np.asarray(centers), return_inverse=True)
         rows = np.full(n_atoms, -1, dtype=np.int64)
-        rows[centers] = np.arange(len(centers))
-        n_rows = len(centers)
-        owner = np.zeros(n_rows, dtype=np.int64)
-        ci = np.asarray(centers)
+        rows[ci] = np.arange(len(ci))
+        n_rows = len(ci)
     # pairs: the neighbours plus the centre atom itself (r = 0)
     i = np.concatenate([nl.i, ci])
     j = np.concatenate([nl.j, ci])
@@ -766,6 +775,10 @@ def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
             sparse.data = np.ascontiguousarray(radial_l[:, n])
             c[:, n, :] = sparse @ ylm
         coeffs.append(c.reshape(n_rows, s_loc, nn, 2 * l + 1))
+    if repeat is not None:  # back to the order (and repeats) of ``centers``
+        coeffs = [c[repeat] for c in coeffs]
+        n_rows = len(repeat)
+        owner = np.zeros(n_rows, dtype=np.int64)
     avg = p["average"]
     n_sys = 1 if centers is not None else len(systems)
     if avg != "off":
