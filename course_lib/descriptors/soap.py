@@ -91,6 +91,7 @@ from __future__ import annotations
 import math
 import warnings
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
@@ -713,14 +714,24 @@ def _local_species(sp_idx: np.ndarray, offsets: np.ndarray):
     return loc, gmap
 
 
-def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) -> list[np.ndarray]:
-    """SOAP of a batch of systems; ``centers`` (single system only) selects the centre atoms.
+class Expansion(NamedTuple):
+    """Density coefficients of a batch of structures, in the "local species" layout.
 
-    The expansion and the power spectrum are computed with the species present in each
-    structure ("local" species), then placed in the columns of dscribe's layout for all species.
+    ``coeffs[l]`` has shape ``(n_rows, s_loc, n_max, 2l+1)``: row = centre, then the local species
+    index (``gmap[structure, local] `` is the index into ``p["species"]``, -1 for padding), the
+    radial index n and m = -l..l (real harmonics, index ``m + l``).
     """
+
+    coeffs: list
+    gmap: np.ndarray
+    owner: np.ndarray  # structure of each row
+    offsets: np.ndarray  # atoms of structure k are rows offsets[k]:offsets[k+1] (all centres)
+
+
+def _expansion(systems: list[System], p: dict, periodic: bool, centers=None) -> Expansion:
+    """The coefficients c_nlm of every centre (or of ``centers``, single system only)."""
     sp = p["species"]
-    n_s, nn, l_max, mode = len(sp), p["n_max"], p["l_max"], p["mode"]
+    nn, l_max = p["n_max"], p["l_max"]
     sp_idx = np.concatenate([check_species(s, sp) for s in systems])
     nl = neighbor_pairs(systems, p["cutoff"], periodic)
     n_atoms = int(nl.offsets[-1])
@@ -777,8 +788,20 @@ def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
         coeffs.append(c.reshape(n_rows, s_loc, nn, 2 * l + 1))
     if repeat is not None:  # back to the order (and repeats) of ``centers``
         coeffs = [c[repeat] for c in coeffs]
-        n_rows = len(repeat)
-        owner = np.zeros(n_rows, dtype=np.int64)
+        owner = np.zeros(len(repeat), dtype=np.int64)
+    return Expansion(coeffs, gmap, owner, nl.offsets)
+
+
+def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) -> list[np.ndarray]:
+    """SOAP of a batch of systems; ``centers`` (single system only) selects the centre atoms.
+
+    The expansion and the power spectrum are computed with the species present in each
+    structure ("local" species), then placed in the columns of dscribe's layout for all species.
+    """
+    sp = p["species"]
+    n_s, nn, l_max, mode = len(sp), p["n_max"], p["l_max"], p["mode"]
+    coeffs, gmap, owner, offsets = _expansion(systems, p, periodic, centers)
+    n_rows = len(owner)
     avg = p["average"]
     n_sys = 1 if centers is not None else len(systems)
     if avg != "off":
@@ -801,7 +824,7 @@ def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
     # local layout -> dscribe's columns
     n_feat = soap_n_features(sp, nn, l_max, mode)
     cols, valid = _global_columns(gmap, n_s, nn, l_max, mode)
-    if s_loc == n_s and valid.all():
+    if gmap.shape[1] == n_s and valid.all():
         out = ps  # every structure uses all species: the local layout is dscribe's layout
     elif (gmap == gmap[0]).all():
         out = np.zeros((len(ps), n_feat))
@@ -815,4 +838,4 @@ def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
         return list(out)
     if centers is not None:
         return [out]
-    return [out[nl.offsets[k] : nl.offsets[k + 1]] for k in range(len(systems))]
+    return [out[offsets[k] : offsets[k + 1]] for k in range(len(systems))]
