@@ -71,18 +71,38 @@ def load_checkpoint_file(path: str | os.PathLike, map_location="cpu") -> dict:
 
     Some original checkpoints store numpy scalars (e.g. ``best_mae_error``); only those numpy types
     are allowed in addition to torch's defaults, so no arbitrary code can run.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read: truncated (an interrupted copy or download), not a torch file,
+        or holding objects the safe loader refuses. The message names the file and the fix.
     """
     import pickle
 
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
-        numpy_core = getattr(np, "_core", None) or np.core
-        # written by numpy 1 as "numpy.core.multiarray.scalar"; numpy 2 moved it to numpy._core
-        allowed = [(numpy_core.multiarray.scalar, "numpy.core.multiarray.scalar"), numpy_core.multiarray.scalar, np.dtype]
-        allowed += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
-        with torch.serialization.safe_globals(allowed):
+        try:
             return torch.load(path, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError:
+            numpy_core = getattr(np, "_core", None) or np.core
+            # written by numpy 1 as "numpy.core.multiarray.scalar"; numpy 2 moved it to numpy._core
+            allowed = [(numpy_core.multiarray.scalar, "numpy.core.multiarray.scalar"), numpy_core.multiarray.scalar,
+                       np.dtype]
+            allowed += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
+            with torch.serialization.safe_globals(allowed):
+                return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{path} holds objects that the safe loader (torch.load(weights_only=True)) refuses; "
+                         "only checkpoints of plain tensors, numbers and dicts are loaded. Use a checkpoint "
+                         "written by course_lib or by the original CGCNN code") from err
+    except (RuntimeError, EOFError, KeyError, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        first_line = (str(err).splitlines() or [""])[0][:120]
+        raise ValueError(f"{path} cannot be read as a torch checkpoint ({type(err).__name__}: {first_line}); it is "
+                         "truncated (an interrupted copy, download or write) or not a checkpoint. Copy or "
+                         "download it again; for a Trainer's last.pt, delete it (or pass resume=False) to "
+                         "start afresh") from err
 
 
 def _is_single(obj) -> bool:
@@ -337,6 +357,10 @@ class CGCNN(nn.Module):
         if not path.exists():
             raise FileNotFoundError(f"no checkpoint at {path}; pretrained names are {sorted(PRETRAINED)}")
         ckpt = load_checkpoint_file(path, map_location)
+        if isinstance(ckpt, Mapping) and ckpt.get("format") == "course_lib.training":
+            raise ValueError(f"{path} is the Trainer's resume checkpoint (last.pt: optimiser state and "
+                             f"history), not a model file; load best.pt from the same folder "
+                             f"({path.with_name('best.pt')}), written after every improving epoch")
         if "model_config" in ckpt:  # ours
             model = cls(**ckpt["model_config"])
             model.load_state_dict(ckpt["state_dict"])

@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,8 +214,10 @@ class TrainingConfig:
         may be empty). They replace the random split of ``val_fraction`` / ``test_fraction`` /
         ``seed``, e.g. to keep one fixed test set while the training set changes.
     seed : int
-        Seed of the split, the weight initialisation done by the caller excepted, the shuffling
-        and dropout.
+        Seed of the random split and of the shuffling of the training batches. It does *not* seed
+        torch's global generator, so neither the weight initialisation nor dropout: call
+        ``torch.manual_seed`` before building the model (and before :meth:`Trainer.fit` for
+        dropout). Resuming restores the global generator's state of the interrupted run.
     patience : int or None
         Stop after this many epochs without improvement of the validation MAE (classification:
         validation loss) by more than ``min_delta``; None trains all epochs.
@@ -233,7 +236,15 @@ class TrainingConfig:
         Folder for ``last.pt`` (written after every epoch) and ``best.pt`` (the best model,
         loadable with ``CGCNN.from_checkpoint``). None: no checkpoints.
     resume : bool
-        Continue from ``checkpoint_dir/last.pt`` when it exists.
+        Continue from ``checkpoint_dir/last.pt`` when it exists. The optimiser and the schedule
+        continue from the checkpoint, so a resumed run must use the settings it was started
+        with: a changed ``optimizer``, ``lr``, ``momentum``, ``weight_decay``, ``scheduler``,
+        ``lr_milestones`` or ``lr_gamma`` is refused (``ValueError``; the checkpoint would
+        silently override it), and so is a changed ``epochs`` with the cosine schedule (its
+        period is ``epochs``: the learning rate would climb back after the old end). A larger
+        ``epochs`` without a schedule or with ``"multistep"`` trains on (the way to train longer);
+        a changed ``batch_size`` is accepted with a warning (the run is then no longer the same
+        as an uninterrupted one).
     progress : bool
         Progress bar over epochs.
     """
@@ -324,6 +335,18 @@ def _targets_of(dataset) -> torch.Tensor:
     return t.reshape(len(dataset), -1)
 
 
+def _check_finite_targets(targets: torch.Tensor, split) -> None:
+    """Refuse NaN or infinite targets in the rows a run uses (they would make every loss NaN)."""
+    used = np.concatenate([np.asarray(part, dtype=np.int64) for part in split])
+    bad_rows = used[~torch.isfinite(targets[torch.as_tensor(used)]).all(dim=1).numpy()]
+    if bad_rows.size:
+        bad_rows = np.sort(bad_rows)
+        shown = ", ".join(str(int(i)) for i in bad_rows[:10]) + (", ..." if bad_rows.size > 10 else "")
+        raise ValueError(f"{bad_rows.size} target(s) are NaN or infinite, in dataset rows {shown}; the normaliser "
+                         "and every loss would become NaN. Drop those rows (e.g. df.dropna() before building the "
+                         "dataset) or leave them out of the split")
+
+
 # ============================================================================================
 # The trainer
 # ============================================================================================
@@ -388,6 +411,7 @@ class Trainer:
             if largest >= len(dataset):
                 raise ValueError(f"split index {largest} is out of range for a dataset of {len(dataset)} entries")
         targets = _targets_of(dataset)
+        _check_finite_targets(targets, self.split)
         self.targets = targets
         if self.classification:
             labels = targets[:, 0]
@@ -640,12 +664,25 @@ class Trainer:
             torch.distributed.barrier()
 
     def _load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        from .cgcnn import load_checkpoint_file  # safe load; a truncated file gets an error naming the fix
+
+        state = load_checkpoint_file(path)
+        if not isinstance(state, dict) or state.get("format") != "course_lib.training":
+            raise ValueError(f"{path} is not a resume checkpoint of course_lib.training.Trainer (a model file such as "
+                             "best.pt or an original .pth.tar cannot be resumed); move it out of checkpoint_dir, use "
+                             "another checkpoint_dir, or pass resume=False")
         split = [s.numpy() for s in state["split"]]
         if any(len(a) != len(b) or not np.array_equal(a, b) for a, b in zip(split, self.split)):
             raise ValueError(f"{path} was written for another dataset or split (seed, fractions); "
                              "use another checkpoint_dir or resume=False")
-        self.model.load_state_dict(state["model"])
+        self._check_resumed_config(path, state.get("config") or {})
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            detail = " ".join(str(err).split())[:300]
+            raise ValueError(f"{path} was written by a model of another architecture ({detail}); build the model "
+                             f"with the checkpoint's settings (model_config: {state.get('model_config')}), or use "
+                             "another checkpoint_dir or resume=False to start afresh") from None
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -660,6 +697,34 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         if self.is_main:
             logger.info("resumed from %s at epoch %d", path, self.epoch)
+
+    #: settings the optimiser and schedule state of a checkpoint would silently override on resume
+    _RESUME_FIXED = ("optimizer", "lr", "momentum", "weight_decay", "scheduler", "lr_milestones", "lr_gamma")
+
+    def _check_resumed_config(self, path: Path, saved: dict) -> None:
+        """Refuse a resume whose optimiser or schedule settings differ from the checkpoint's (see ``resume``)."""
+        now = dataclasses.asdict(self.config)
+
+        def same(key):
+            a, b = saved.get(key, now[key]), now[key]
+            if key == "optimizer":
+                return str(a).lower() == str(b).lower()
+            if key == "lr_milestones":
+                return tuple(a) == tuple(b)
+            return a == b
+
+        changed = [k for k in self._RESUME_FIXED if not same(k)]
+        if self.config.scheduler == "cosine" and not same("epochs"):
+            changed.append("epochs (the cosine schedule's period)")
+        if changed:
+            listed = ", ".join(f"{k.split()[0]}={saved.get(k.split()[0])!r} -> {now[k.split()[0]]!r}" for k in changed)
+            raise ValueError(f"resuming from {path} with changed settings ({listed}): the checkpoint's optimiser and "
+                             "schedule would override them silently. Resume with the original values, or start "
+                             "afresh with another checkpoint_dir or resume=False")
+        if not same("batch_size") and self.is_main:
+            warnings.warn(f"resuming from {path} with batch_size {now['batch_size']} instead of "
+                          f"{saved.get('batch_size')}: the run is no longer the same as an uninterrupted one",
+                          stacklevel=3)
 
     # ------------------------------------------------------------------ plots
     def parity_plot(self, split: str = "test", ax=None, units: str = "", label: str = ""):

@@ -3,6 +3,7 @@ selection and the DistributedDataParallel path with 2 CPU processes (gloo)."""
 
 import math
 import os
+import re
 import socket
 
 import numpy as np
@@ -233,3 +234,74 @@ def test_distributed_data_parallel_two_cpu_processes(dataset, tmp_path):
     model = CGCNN.from_checkpoint(tmp_path / "ckpt" / "best.pt")
     pred = model.predict(dataset.graphs[:5])
     assert np.isfinite(pred).all() and 1.0 < pred.mean() < 4.0  # refractive indices
+
+
+# ----------------------------------------------------------------------------- bad input and checkpoints
+
+
+def _with_targets(dataset, targets):
+    ds = CrystalGraphDataset.__new__(CrystalGraphDataset)
+    ds.__dict__.update(dataset.__dict__, targets=torch.as_tensor(targets, dtype=torch.float32).reshape(-1, 1))
+    return ds
+
+
+def test_nan_and_inf_targets_are_refused_with_their_rows(dataset):
+    y = dataset.targets[:, 0].clone()
+    y[7], y[23] = math.nan, math.inf
+    ds = _with_targets(dataset, y)
+    with pytest.raises(ValueError, match=r"2 target\(s\) are NaN or infinite, in dataset rows 7, 23"):
+        Trainer(tiny_model(ds), ds, epochs=1, **FAST)
+    # rows left out of an explicit split do not matter: training is finite
+    rows = [i for i in range(N) if i not in (7, 23)]
+    trainer = Trainer(tiny_model(ds), ds, epochs=1, split=(rows[:30], rows[30:], []), **FAST)
+    assert math.isfinite(trainer.normalizer.mean.item()) and math.isfinite(trainer.fit()["train_loss"][0])
+
+
+def test_resume_with_changed_optimiser_or_schedule_is_refused(dataset, tmp_path):
+    base = dict(FAST, optimizer="sgd", scheduler="cosine")
+    Trainer(tiny_model(dataset), dataset, epochs=2, checkpoint_dir=tmp_path, **base).fit()
+    for change, name in [({"lr": 0.05}, "lr=0.01 -> 0.05"), ({"epochs": 4}, "epochs=2 -> 4"),
+                         ({"scheduler": None}, "scheduler='cosine' -> None"), ({"optimizer": "adam"}, "optimizer"),
+                         ({"weight_decay": 1e-4}, "weight_decay")]:
+        kw = {**base, "epochs": 2, **change}
+        with pytest.raises(ValueError, match=f"changed settings.*{re.escape(name)}.*resume=False"):
+            Trainer(tiny_model(dataset), dataset, checkpoint_dir=tmp_path, **kw)
+    # the same settings resume; another batch size resumes with a warning
+    assert Trainer(tiny_model(dataset), dataset, epochs=2, checkpoint_dir=tmp_path, **base).epoch == 2
+    with pytest.warns(UserWarning, match="batch_size 4 instead of 8"):
+        Trainer(tiny_model(dataset), dataset, epochs=2, checkpoint_dir=tmp_path, **{**base, "batch_size": 4})
+    # without a cosine schedule, more epochs is the way to train longer: accepted
+    Trainer(tiny_model(dataset), dataset, epochs=2, checkpoint_dir=tmp_path / "const", **FAST).fit()
+    longer = Trainer(tiny_model(dataset), dataset, epochs=3, checkpoint_dir=tmp_path / "const", **FAST)
+    longer.fit()
+    assert longer.epoch == 3 and len(longer.history) == 3
+
+
+def test_checkpoint_errors_name_the_fix(dataset, tmp_path):
+    Trainer(tiny_model(dataset), dataset, epochs=1, checkpoint_dir=tmp_path, **FAST).fit()
+    last, best = tmp_path / "last.pt", tmp_path / "best.pt"
+    # the resume checkpoint is not a model file
+    with pytest.raises(ValueError, match="resume checkpoint.*load best.pt"):
+        CGCNN.from_checkpoint(last)
+    # another architecture in the same folder
+    with pytest.raises(ValueError, match=r"another architecture.*model_config.*resume=False"):
+        torch.manual_seed(0)
+        wider = CGCNN(dataset.atom_feature_dim, dataset.edge_feature_dim, atom_fea_len=16, n_conv=1, h_fea_len=8,
+                      graph_settings=dataset.settings)
+        Trainer(wider, dataset, epochs=2, checkpoint_dir=tmp_path, **FAST)
+    # a model file put where last.pt belongs
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "last.pt").write_bytes(best.read_bytes())
+    with pytest.raises(ValueError, match="not a resume checkpoint.*resume=False"):
+        Trainer(tiny_model(dataset), dataset, epochs=2, checkpoint_dir=other, **FAST)
+    # truncated files, for the trainer and for from_checkpoint
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="last.pt cannot be read.*truncated.*resume=False"):
+        Trainer(tiny_model(dataset), dataset, epochs=2, checkpoint_dir=tmp_path, **FAST)
+    assert Trainer(tiny_model(dataset), dataset, epochs=1, checkpoint_dir=tmp_path, resume=False, **FAST).epoch == 0
+    data = best.read_bytes()
+    best.write_bytes(data[:100])
+    with pytest.raises(ValueError, match="best.pt cannot be read.*truncated.*download it again"):
+        CGCNN.from_checkpoint(best)
