@@ -29,6 +29,7 @@ from course_lib.grading import (  # noqa: E402
     fresh_rng,
     generate_exercises,
     grade_notebook,
+    hidden_rng,
     random_composition,
     student_seed,
 )
@@ -202,8 +203,22 @@ def test_ch01_hidden_tests_draw_enough_random_cases():
         i = _index(nb, part)
         assert _grade_id(nb["cells"][i - 1]) == f"{part}_solution"
         hidden = _text(nb["cells"][i]).split("### BEGIN HIDDEN TESTS")[1]
-        assert "fresh_rng()" in hidden and "seed" in hidden
+        assert f'hidden_rng("{part}")' in hidden and "seed" in hidden
         assert any(f"range({n})" in hidden or f"size={n}" in hidden for n in range(20, 40))
+
+
+@pytest.mark.parametrize("assignment", ALL_ASSIGNMENTS)
+def test_hidden_tests_are_seeded_per_student_and_part(assignment):
+    """Every hidden test draws its inputs from hidden_rng(<its own grade id>), never a fresh seed."""
+    for source in sorted((find_course(ROOT).source_root / assignment).glob("*.ipynb")):
+        for cell in _load(source)["cells"]:
+            text = _text(cell)
+            if "### BEGIN HIDDEN TESTS" not in text:
+                continue
+            hidden = text.split("### BEGIN HIDDEN TESTS")[1]
+            assert "fresh_rng()" not in hidden and "secrets" not in hidden, _grade_id(cell)
+            if "rng" in hidden:
+                assert f'hidden_rng("{_grade_id(cell)}")' in hidden, _grade_id(cell)
 
 
 def _first_statement(code: str) -> ast.stmt:
@@ -507,6 +522,57 @@ def test_student_seed_is_stable_and_distinct():
     assert student_seed("alice", "ch01_composition") != student_seed("alice", "ch02_embeddings")
     assert all(0 <= student_seed(f"s{i}") < 2**32 for i in range(100))
     assert student_seed("alice") == 307616458  # must never change between releases
+
+
+def test_hidden_rng_depends_on_assignment_student_and_part_only(tmp_path, monkeypatch):
+    folder = tmp_path / "autograded" / "alice" / "ch01_composition"
+    folder.mkdir(parents=True)
+    monkeypatch.chdir(folder)
+    monkeypatch.delenv("COURSE_GRADING_ASSIGNMENT", raising=False)
+    monkeypatch.delenv("COURSE_GRADING_STUDENT", raising=False)
+    rng, seed = hidden_rng("part1_one_hot")  # nbgrader's layout: <step>/<student>/<assignment>
+    assert seed == student_seed("alice", "ch01_composition/part1_one_hot")
+    assert rng.integers(1 << 30) == fresh_rng(seed)[0].integers(1 << 30)
+    assert hidden_rng("part1_one_hot")[1] == seed  # the same every time
+    assert hidden_rng("part2_atomic_fractions")[1] != seed
+    monkeypatch.setenv("COURSE_GRADING_STUDENT", "bob")  # the single-notebook grader sets these
+    assert hidden_rng("part1_one_hot")[1] == student_seed("bob", "ch01_composition/part1_one_hot")
+    monkeypatch.setenv("COURSE_GRADING_ASSIGNMENT", "ch02_embeddings")
+    assert hidden_rng("part1_one_hot")[1] == student_seed("bob", "ch02_embeddings/part1_one_hot")
+    with pytest.raises(ValueError, match="grade id"):
+        hidden_rng("")
+
+
+RARE_ELEMENTS_WRONG = """
+    if symbol in ("Xe", "Rn", "Fr", "Ra", "Ac"):  # wrong only for a few rare elements
+        return np.zeros(118)
+"""
+
+
+def test_regrading_gives_the_identical_score(tmp_path):
+    """Issue 17 part 5: the hidden tests' inputs depend on the assignment and student only."""
+    solution = _load(SOLUTION)
+    nb = copy.deepcopy(solution)
+    _insert_in_body(_cell(nb, "part1_one_hot_solution"), RARE_ELEMENTS_WRONG.strip("\n").replace("\n    ", "\n"))
+    rare = tmp_path / "rare.ipynb"
+    rare.write_text(json.dumps(nb), encoding="utf-8")
+    nb = copy.deepcopy(solution)
+    _insert_in_body(_cell(nb, "part1_one_hot_solution"),
+                    "if 40 < atomic_number(symbol) < 110:\n    return np.zeros(118)")
+    many = tmp_path / "many.ipynb"
+    many.write_text(json.dumps(nb), encoding="utf-8")
+    jobs = [(rare, "alice"), (rare, "alice"), (many, "alice"), (many, "alice"), (many, "bob")]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        reports = list(pool.map(lambda job: grade_notebook(job[0], ASSIGNMENT, root=ROOT, student=job[1]), jobs))
+    assert all(r.graded for r in reports)
+    assert reports[0].score == reports[1].score
+    assert reports[0].part("part1_one_hot").error == reports[1].part("part1_one_hot").error
+    # wrong for Z = 41 to 109 (not for the visible tests' H, O and Og): always caught, with the same inputs on regrading
+    errors = [r.part("part1_one_hot").error for r in reports[2:]]
+    assert all(r.score == FULL - AUTO_PARTS["part1_one_hot"] for r in reports[2:])
+    assert errors[0] == errors[1]
+    assert f'seed {student_seed("alice", "ch01_composition/part1_one_hot")}' in errors[0]
+    assert f'seed {student_seed("bob", "ch01_composition/part1_one_hot")}' in errors[2]
 
 
 def test_hidden_test_helpers():

@@ -11,8 +11,10 @@ what the course adds to nbgrader:
   ``solutions/`` and check that the committed copy is up to date;
 - :func:`find_course` -- the course's layout as its ``nbgrader_config.py`` defines it;
 - :func:`student_seed` -- a stable per-student random seed;
-- :func:`fresh_rng`, :func:`random_composition`, :func:`assert_close` -- helpers for the hidden
-  tests, which compare the students' functions with ``course_lib`` on random inputs.
+- :func:`hidden_rng`, :func:`fresh_rng`, :func:`random_composition`, :func:`assert_close` -- helpers
+  for the hidden tests, which compare the students' functions with ``course_lib`` on random inputs
+  seeded from the assignment, the student and the part (the same submission always gets the same
+  score).
 
 From the command line::
 
@@ -27,7 +29,7 @@ from .course import CourseError, CourseLayout, find_course
 from .grader import GradeReport, PartResult, grade_notebook
 from .seed import student_seed
 from .sync import GenerationError, check_sync, generate_exercises, normalize_notebook
-from .testing import assert_close, fresh_rng, random_composition
+from .testing import assert_close, fresh_rng, hidden_rng, random_composition
 
 __all__ = [
     "CourseError",
@@ -41,6 +43,7 @@ __all__ = [
     "fresh_rng",
     "generate_exercises",
     "grade_notebook",
+    "hidden_rng",
     "normalize_notebook",
     "random_composition",
     "student_seed",

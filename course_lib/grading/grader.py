@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .course import IGNORED, CourseError, CourseLayout, find_course, notebooks_of
+from .testing import ASSIGNMENT_VARIABLE, STUDENT_VARIABLE
 
 __all__ = ["GradeReport", "PartResult", "grade_notebook"]
 
@@ -409,8 +410,10 @@ def _course_lib_parent() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def _child_env(tmp: Path) -> dict[str, str]:
+def _child_env(tmp: Path, assignment: str, student: str) -> dict[str, str]:
     env = dict(os.environ)
+    # the hidden tests seed their random inputs from these (course_lib.grading.testing.hidden_rng)
+    env[ASSIGNMENT_VARIABLE], env[STUDENT_VARIABLE] = assignment, student
     # the kernel must import course_lib (hidden tests compare with it) from this very copy
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (_course_lib_parent(), env.get("PYTHONPATH", "")) if p
@@ -610,7 +613,7 @@ def _run_worker(
     cmd = [sys.executable, "-m", "course_lib.grading._worker", str(tmp), assignment, student,
            notebook, str(result_path)]
     with open(tmp / "worker.out", "wb") as out, open(tmp / "worker.err", "wb") as err:
-        proc = subprocess.Popen(cmd, cwd=tmp, env=_child_env(tmp), stdout=out, stderr=err,
+        proc = subprocess.Popen(cmd, cwd=tmp, env=_child_env(tmp, assignment, student), stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         stopped = False
         try:

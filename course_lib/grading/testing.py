@@ -1,9 +1,14 @@
 """Helpers for the hidden tests of the graded assignments.
 
+Convention for every hidden test: ``rng, seed = hidden_rng("<grade id of the test cell>")`` (not
+``fresh_rng()``), so that regrading the same notebook draws the same inputs and gives the same score.
+
 Hidden tests compare a student's function with the reference implementation in :mod:`course_lib`
-on fresh random inputs. The helpers here draw those inputs and produce failure messages that name
+on random inputs. The helpers here draw those inputs and produce failure messages that name
 the input and the random seed, so a failing case can be reproduced exactly with
-``fresh_rng(seed)``.
+``fresh_rng(seed)``. The inputs of a hidden test are seeded from the assignment, the student and
+the part (:func:`hidden_rng`): every student sees different inputs, and the same submission
+always gets the same score.
 
 This module imports only NumPy at import time (ASE is imported by the structure generators when they
 are called), so importing it inside a notebook kernel is fast.
@@ -11,12 +16,28 @@ are called), so importing it inside a notebook kernel is fast.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["assert_close", "fresh_rng", "random_composition", "random_crystal", "random_molecule"]
+from .seed import student_seed
+
+__all__ = [
+    "assert_close",
+    "fresh_rng",
+    "grading_context",
+    "hidden_rng",
+    "random_composition",
+    "random_crystal",
+    "random_molecule",
+]
+
+#: Environment variables through which the grader names the assignment and the student to the kernel.
+ASSIGNMENT_VARIABLE = "COURSE_GRADING_ASSIGNMENT"
+STUDENT_VARIABLE = "COURSE_GRADING_STUDENT"
 
 
 def fresh_rng(seed: int | None = None) -> tuple[np.random.Generator, int]:
@@ -25,8 +46,8 @@ def fresh_rng(seed: int | None = None) -> tuple[np.random.Generator, int]:
     Parameters
     ----------
     seed
-        Seed to reuse (to reproduce a failure); by default a new random 63-bit seed is drawn, so
-        every run of a hidden test sees different inputs.
+        Seed to reuse (to reproduce a failure); by default a new random 63-bit seed is drawn.
+        Hidden tests use :func:`hidden_rng` instead, whose seed is fixed per student and part.
 
     Returns
     -------
@@ -37,6 +58,51 @@ def fresh_rng(seed: int | None = None) -> tuple[np.random.Generator, int]:
     if seed is None:
         seed = secrets.randbits(63)
     return np.random.default_rng(seed), int(seed)
+
+
+def grading_context(cwd: str | os.PathLike | None = None) -> tuple[str, str]:
+    """The ``(assignment, student)`` whose notebook is being graded.
+
+    Read from the environment variables ``COURSE_GRADING_ASSIGNMENT`` and
+    ``COURSE_GRADING_STUDENT`` when the grader sets them; otherwise from the notebook's folder,
+    which nbgrader lays out as ``<step>/<student>/<assignment>`` (the kernel runs in that folder).
+    A student running the notebook in their own folder gets that folder's names; either way the
+    result depends only on where the notebook is, never on the time or on chance.
+
+    Parameters
+    ----------
+    cwd
+        Folder of the notebook; by default the current working directory.
+    """
+    folder = Path(cwd if cwd is not None else os.getcwd()).resolve()
+    assignment = os.environ.get(ASSIGNMENT_VARIABLE) or folder.name
+    student = os.environ.get(STUDENT_VARIABLE) or folder.parent.name
+    return assignment, student
+
+
+def hidden_rng(part: str) -> tuple[np.random.Generator, int]:
+    """The random generator of one hidden test, seeded from the assignment, student and part.
+
+    The seed is :func:`course_lib.grading.student_seed` of the student (see
+    :func:`grading_context`) and ``"<assignment>/<part>"``: regrading a submission draws exactly
+    the same inputs (so it gets exactly the same score), two students get different inputs, and
+    the parts of one notebook get independent inputs.
+
+    Parameters
+    ----------
+    part
+        The grade id of the test cell, e.g. ``"part1_one_hot"``.
+
+    Returns
+    -------
+    tuple
+        ``(rng, seed)`` as :func:`fresh_rng` returns them; ``fresh_rng(seed)`` reproduces the
+        inputs of a failure message.
+    """
+    if not isinstance(part, str) or not part.strip():
+        raise ValueError(f"hidden_rng needs the grade id of the test cell (e.g. 'part1_one_hot'), got {part!r}")
+    assignment, student = grading_context()
+    return fresh_rng(student_seed(student, f"{assignment}/{part.strip()}"))
 
 
 def random_composition(
