@@ -186,8 +186,10 @@ def soap(
 
 def soap_n_features(species, n_max: int, l_max: int, compression="off") -> int:
     """Number of SOAP features (same formula as dscribe's ``get_number_of_features``)."""
-    n_s = len(parse_species(species))
-    mode = _compression_mode(compression)
+    return _n_features(len(parse_species(species)), n_max, l_max, _compression_mode(compression))
+
+
+def _n_features(n_s: int, n_max: int, l_max: int, mode: str) -> int:
     if mode == "mu2":
         return n_max * (n_max + 1) // 2 * (l_max + 1)
     if mode == "mu1nu1":
@@ -606,7 +608,26 @@ def _block_starts(n_s: int, n_max: int, l_max: int, mode: str) -> np.ndarray:
 
 def _global_columns(gmap: np.ndarray, n_s: int, nn: int, l_max: int, mode: str):
     """Output columns (dscribe's layout for all ``n_s`` species) of the local features of every
-    structure, given its local-to-global species map ``gmap`` (-1 = unused local slot)."""
+    structure, given its local-to-global species map ``gmap`` (-1 = unused local slot).
+
+    Cached for a single structure (repeated single-structure calls share a few species maps).
+    """
+    if len(gmap) == 1:
+        key = np.ascontiguousarray(gmap, dtype=np.int64).tobytes()
+        return _global_columns_one(key, gmap.shape[1], n_s, nn, l_max, mode)
+    return _global_columns_batch(gmap, n_s, nn, l_max, mode)
+
+
+@lru_cache(maxsize=256)
+def _global_columns_one(key: bytes, s_loc: int, n_s: int, nn: int, l_max: int, mode: str):
+    gmap = np.frombuffer(key, dtype=np.int64).reshape(1, s_loc)
+    cols, valid = _global_columns_batch(gmap, n_s, nn, l_max, mode)
+    cols, valid = np.ascontiguousarray(cols), np.ascontiguousarray(valid)
+    cols.flags.writeable = valid.flags.writeable = False
+    return cols, valid
+
+
+def _global_columns_batch(gmap: np.ndarray, n_s: int, nn: int, l_max: int, mode: str):
     _, z1, z2, l, n1, n2 = _local_layout(gmap.shape[1], nn, l_max, mode)
     if mode == "mu2":
         tri = nn * (nn + 1) // 2
@@ -757,6 +778,10 @@ def _expansion(systems: list[System], p: dict, periodic: bool, centers=None) -> 
     if centers is not None:
         keep = rows[i] >= 0
         i, j, vec, d2 = i[keep], j[keep], vec[keep], d2[keep]
+    # sorted by (centre, local species) group, so that each c is a sum over a run of pairs
+    group = rows[i] * s_loc + loc_sp[j]
+    order = np.argsort(group, kind="stable")
+    group, j, vec, d2 = group[order], j[order], vec[order], d2[order]
     r = np.sqrt(d2)
     w = _weights(r, p["weighting"]) * p["species_weights"][sp_idx[j]]
     if p["rbf"] == "gto":
@@ -767,29 +792,39 @@ def _expansion(systems: list[System], p: dict, periodic: bool, centers=None) -> 
         safe = np.where(r > 0, r, 1.0)
         ang = _solid_harmonics(vec[:, 0] / safe, vec[:, 1] / safe, vec[:, 2] / safe, l_max)
     radial *= w[None, :, None]
-    n_pairs = len(i)
-    # c[group, n, lm] = sum over the pairs of a (centre, local species) group of
-    # R[l, pair, n] Y[pair, lm]: a sparse (groups x pairs) matrix whose entries are R[l, :, n],
-    # times the dense harmonics; no (pairs x n x lm) temporary is formed
-    group = rows[i] * s_loc + loc_sp[j]
-    order = np.argsort(group, kind="stable")
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=n_rows * s_loc))])
-    sparse = scipy.sparse.csr_matrix(
-        (np.ones(n_pairs), order, indptr), shape=(n_rows * s_loc, n_pairs)
-    )
+    n_pairs = len(group)
+    n_groups = n_rows * s_loc
+    # c[group, n, lm] = sum over the run of pairs of a group of R[l, pair, n] Y[pair, lm]; the
+    # (pairs x n x lm) products are formed for as many l at a time as fit in _EXPANSION_BLOCK
+    starts = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]])) if n_pairs else np.zeros(0, dtype=np.intp)
+    filled = group[starts]
+    rad = np.ascontiguousarray(radial.transpose(1, 2, 0))  # (P, N, L)
+    multiplicity = 2 * np.arange(l_max + 1) + 1
     coeffs = []
-    for l in range(l_max + 1):
-        ylm = np.ascontiguousarray(ang[:, l * l : (l + 1) ** 2])
-        c = np.empty((n_rows * s_loc, nn, 2 * l + 1))
-        radial_l = radial[l][order]  # entries in the matrix's storage order
-        for n in range(nn):
-            sparse.data = np.ascontiguousarray(radial_l[:, n])
-            c[:, n, :] = sparse @ ylm
-        coeffs.append(c.reshape(n_rows, s_loc, nn, 2 * l + 1))
+    l0 = 0
+    while l0 <= l_max:
+        l1 = l0 + 1
+        while l1 <= l_max and n_pairs * nn * ((l1 + 1) ** 2 - l0 * l0) <= _EXPANSION_BLOCK:
+            l1 += 1
+        lm0, lm1 = l0 * l0, l1 * l1
+        ry = np.repeat(rad[:, :, l0:l1], multiplicity[l0:l1], axis=2)  # (P, N, LM)
+        ry *= ang[:, None, lm0:lm1]
+        if len(filled) == n_groups:
+            c = np.add.reduceat(ry, starts, axis=0)
+        else:
+            c = np.zeros((n_groups,) + ry.shape[1:])
+            if n_pairs:
+                c[filled] = np.add.reduceat(ry, starts, axis=0)
+        c = c.reshape(n_rows, s_loc, nn, lm1 - lm0)
+        coeffs.extend(c[..., l * l - lm0 : (l + 1) ** 2 - lm0] for l in range(l0, l1))
+        l0 = l1
     if repeat is not None:  # back to the order (and repeats) of ``centers``
         coeffs = [c[repeat] for c in coeffs]
         owner = np.zeros(len(repeat), dtype=np.int64)
     return Expansion(coeffs, gmap, owner, nl.offsets)
+
+
+_EXPANSION_BLOCK = 1 << 22  # numbers of the (pairs x n x lm) products R Y formed at once (32 MB)
 
 
 def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) -> list[np.ndarray]:
@@ -822,7 +857,7 @@ def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
             ps = np.asarray(mean @ ps)
             row_struct = np.arange(n_sys)
     # local layout -> dscribe's columns
-    n_feat = soap_n_features(sp, nn, l_max, mode)
+    n_feat = _n_features(n_s, nn, l_max, mode)
     cols, valid = _global_columns(gmap, n_s, nn, l_max, mode)
     if gmap.shape[1] == n_s and valid.all():
         out = ps  # every structure uses all species: the local layout is dscribe's layout
