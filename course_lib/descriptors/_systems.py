@@ -472,6 +472,17 @@ def neighbor_pairs(
         Pairs sorted by ``i``. The trivial self pair ``(i, i)`` at zero distance is excluded;
         periodic images of an atom itself are included.
     """
+    if len(systems) == 1 and len(systems[0]) <= 1500 and not (periodic and systems[0].is_periodic):
+        # one small finite system (the common single-structure call): no batch bookkeeping
+        s = systems[0]
+        vec = s.positions[None, :, :] - s.positions[:, None, :]  # vec[i, j] = r_j - r_i
+        d2 = np.einsum("ijk,ijk->ij", vec, vec)
+        d2.flat[:: len(s) + 1] = np.inf
+        i, j = np.nonzero(d2 <= cutoff * cutoff)
+        vec, d2 = vec[i, j], d2[i, j]
+        if check_distance and len(d2) and d2.min() < tol * tol:
+            check_pairs_min_distance(s, i, j, np.sqrt(d2), tol)
+        return NeighborPairs(i, j, vec, d2, np.sqrt(d2), np.array([0, len(s)]))
     sizes = np.fromiter((len(s) for s in systems), dtype=np.int64, count=len(systems))
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     parts = []  # (global i, global j, vec, d2) in system order

@@ -470,13 +470,18 @@ def _poly_basis(r_cut: float, n_max: int):
 
 @lru_cache(maxsize=32)
 def _sh_tables(l_max: int):
-    """Normalisation constants for the real solid harmonics (index l*l + l + m)."""
-    norm = {}
+    """Per l: the normalisation constants of the real solid harmonics for m = 0..l (the
+    sqrt(2) of m > 0 included), and the recurrence factors (l+m-1) and (l-m) for m = 0..l-2."""
+    tables = []
     for l in range(l_max + 1):
-        for m in range(l + 1):
-            n_lm = math.sqrt((2 * l + 1) / (4 * math.pi) * math.exp(math.lgamma(l - m + 1) - math.lgamma(l + m + 1)))
-            norm[(l, m)] = n_lm * (1.0 if m == 0 else math.sqrt(2.0))
-    return norm
+        m = np.arange(l + 1)
+        norm = np.array([
+            math.sqrt((2 * l + 1) / (4 * math.pi) * math.exp(math.lgamma(l - k + 1) - math.lgamma(l + k + 1)))
+            * (1.0 if k == 0 else math.sqrt(2.0))
+            for k in m
+        ])
+        tables.append((norm, (l + m[: max(l - 1, 0)] - 1.0)[:, None], (l - m[: max(l - 1, 0)] + 0.0)[:, None]))
+    return tables
 
 
 def _double_factorial(k: int) -> float:
@@ -491,32 +496,39 @@ def _solid_harmonics(x, y, z, l_max: int) -> np.ndarray:
     r"""Real solid harmonics :math:`r^l Y_{lm}(\hat{\mathbf{r}})`, shape ``(n, (l_max+1)**2)``.
 
     Index ``l*l + l + m`` for ``m = -l..l``; orthonormal :math:`Y_{lm}` (the Condon-Shortley
-    phase is omitted, which does not change the power spectrum).
+    phase is omitted, which does not change the power spectrum). With
+    :math:`r^l P_l^m(\cos\theta) e^{im\phi} = Q_l^m(z, r^2)(x + iy)^m`, the polynomials
+    :math:`Q_l^m` follow the recurrence in l for all m at once:
+    :math:`Q_m^m = (2m-1)!!`, :math:`Q_{m+1}^m = (2m+1) z Q_m^m` and
+    :math:`Q_l^m = ((2l-1) z Q_{l-1}^m - (l+m-1) r^2 Q_{l-2}^m)/(l-m)`.
     """
     n = len(x)
-    out = np.empty((n, (l_max + 1) ** 2))
+    out = np.empty(((l_max + 1) ** 2, n))  # rows (l, m); transposed on return
     r2 = x * x + y * y + z * z
-    norm = _sh_tables(l_max)
-    cos_m = np.ones(n)  # Re (x + i y)^m
-    sin_m = np.zeros(n)  # Im (x + i y)^m
-    for m in range(l_max + 1):
-        if m > 0:
-            cos_m, sin_m = x * cos_m - y * sin_m, x * sin_m + y * cos_m
-        # Q_l^m(z, r^2) with r^l P_l^m(cos theta) e^{i m phi} = Q_l^m (x + i y)^m (no CS phase)
-        q_prev = None
-        q = np.full(n, _double_factorial(2 * m - 1))
-        for l in range(m, l_max + 1):
-            if l == m + 1:
-                q_prev, q = q, (2 * m + 1) * z * q
-            elif l > m + 1:
-                q_prev, q = q, ((2 * l - 1) * z * q - (l + m - 1) * r2 * q_prev) / (l - m)
-            c = norm[(l, m)]
-            if m == 0:
-                out[:, l * l + l] = c * q
-            else:
-                out[:, l * l + l + m] = c * q * cos_m
-                out[:, l * l + l - m] = c * q * sin_m
-    return out
+    tables = _sh_tables(l_max)
+    cos_m = np.empty((l_max + 1, n))  # Re (x + i y)^m
+    sin_m = np.empty((l_max + 1, n))  # Im (x + i y)^m
+    cos_m[0], sin_m[0] = 1.0, 0.0
+    for m in range(1, l_max + 1):
+        cos_m[m] = x * cos_m[m - 1] - y * sin_m[m - 1]
+        sin_m[m] = x * sin_m[m - 1] + y * cos_m[m - 1]
+    q_prev = q = None  # Q_{l-2}^m and Q_{l-1}^m, rows m
+    for l in range(l_max + 1):
+        norm, lm1, l_m = tables[l]
+        q_new = np.empty((l + 1, n))
+        if l >= 2:
+            q_new[: l - 1] = ((2 * l - 1) * z * q[: l - 1] - lm1 * r2 * q_prev[: l - 1]) / l_m
+        if l >= 1:
+            q_new[l - 1] = (2 * l - 1) * z * q[l - 1]
+        q_new[l] = _double_factorial(2 * l - 1)
+        cq = norm[:, None] * q_new
+        base = l * l + l
+        out[base] = cq[0]
+        if l:
+            np.multiply(cq[1:], cos_m[1 : l + 1], out=out[base + 1 : base + l + 1])
+            np.multiply(cq[:0:-1], sin_m[l:0:-1], out=out[l * l : base])
+        q_prev, q = q, q_new
+    return out.T
 
 
 # ----------------------------------------------------------------------------------- weighting
@@ -608,26 +620,7 @@ def _block_starts(n_s: int, n_max: int, l_max: int, mode: str) -> np.ndarray:
 
 def _global_columns(gmap: np.ndarray, n_s: int, nn: int, l_max: int, mode: str):
     """Output columns (dscribe's layout for all ``n_s`` species) of the local features of every
-    structure, given its local-to-global species map ``gmap`` (-1 = unused local slot).
-
-    Cached for a single structure (repeated single-structure calls share a few species maps).
-    """
-    if len(gmap) == 1:
-        key = np.ascontiguousarray(gmap, dtype=np.int64).tobytes()
-        return _global_columns_one(key, gmap.shape[1], n_s, nn, l_max, mode)
-    return _global_columns_batch(gmap, n_s, nn, l_max, mode)
-
-
-@lru_cache(maxsize=256)
-def _global_columns_one(key: bytes, s_loc: int, n_s: int, nn: int, l_max: int, mode: str):
-    gmap = np.frombuffer(key, dtype=np.int64).reshape(1, s_loc)
-    cols, valid = _global_columns_batch(gmap, n_s, nn, l_max, mode)
-    cols, valid = np.ascontiguousarray(cols), np.ascontiguousarray(valid)
-    cols.flags.writeable = valid.flags.writeable = False
-    return cols, valid
-
-
-def _global_columns_batch(gmap: np.ndarray, n_s: int, nn: int, l_max: int, mode: str):
+    structure, given its local-to-global species map ``gmap`` (-1 = unused local slot)."""
     _, z1, z2, l, n1, n2 = _local_layout(gmap.shape[1], nn, l_max, mode)
     if mode == "mu2":
         tri = nn * (nn + 1) // 2
@@ -647,11 +640,36 @@ def _global_columns_batch(gmap: np.ndarray, n_s: int, nn: int, l_max: int, mode:
     return col, valid
 
 
+@lru_cache(maxsize=256)
+def _gather_plan(key: bytes, n_s: int, nn: int, l_max: int, mode: str):
+    """For one local-to-global species map (``gmap`` row as int64 bytes): the flat index into the
+    product matrices of every output column in dscribe's layout, and its prefactor (0 for the
+    columns of species pairs the structures lack, whose index is then a dummy 0)."""
+    gmap = np.frombuffer(key, dtype=np.int64)[None, :]
+    cols, _ = _global_columns(gmap, n_s, nn, l_max, mode)
+    flat, _, _, ls, _, _ = _local_layout(gmap.shape[1], nn, l_max, mode)
+    n_feat = _n_features(n_s, nn, l_max, mode)
+    src = np.zeros(n_feat, dtype=np.intp)
+    scale = np.zeros(n_feat)
+    src[cols[0]] = flat
+    scale[cols[0]] = np.pi * np.sqrt(8.0 / (2.0 * ls + 1.0))
+    src.flags.writeable = scale.flags.writeable = False
+    return src, scale
+
+
 def _power_spectrum(coeffs: list[np.ndarray], mode: str) -> np.ndarray:
     """Power spectrum (local layout) from per-l coefficients of shape ``(n_centres, S, N, 2l+1)``."""
     n_c, n_s, nn, _ = coeffs[0].shape
+    flat, z1, z2, ls, _, _ = _local_layout(n_s, nn, len(coeffs) - 1, mode)
+    out = np.take(_products(coeffs, mode).reshape(n_c, -1), flat, axis=1)
+    out *= np.pi * np.sqrt(8.0 / (2.0 * ls + 1.0))
+    return out
+
+
+def _products(coeffs: list[np.ndarray], mode: str) -> np.ndarray:
+    """The matrices M[centre, l, x, y] = sum_m c_x c_y whose entries are the power spectrum."""
+    n_c, n_s, nn, _ = coeffs[0].shape
     l_max = len(coeffs) - 1
-    flat, z1, z2, ls, _, _ = _local_layout(n_s, nn, l_max, mode)
     x_dim, y_dim = _ps_shape(n_s, nn, mode)
     prod = np.empty((n_c, l_max + 1, x_dim, y_dim))
     for l, c in enumerate(coeffs):
@@ -666,9 +684,7 @@ def _power_spectrum(coeffs: list[np.ndarray], mode: str) -> np.ndarray:
         else:
             a = c.reshape(n_c, n_s * nn, 2 * l + 1)
             np.matmul(a, c.sum(axis=1).transpose(0, 2, 1), out=prod[:, l])
-    out = np.take(prod.reshape(n_c, -1), flat, axis=1)
-    out *= np.pi * np.sqrt(8.0 / (2.0 * ls + 1.0))
-    return out
+    return prod
 
 
 # --------------------------------------------------------------------------------- expansion
@@ -848,27 +864,30 @@ def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
         coeffs = [
             np.asarray(mean @ c.reshape(n_rows, -1)).reshape((n_sys,) + c.shape[1:]) for c in coeffs
         ]
-        ps = _power_spectrum(coeffs, mode)
-        row_struct = np.arange(n_sys)
+    if avg != "outer" and (gmap == gmap[0]).all():
+        # one species layout for the whole batch: gather dscribe's columns from the products
+        key = np.ascontiguousarray(gmap[0], dtype=np.int64).tobytes()
+        src, scale = _gather_plan(key, n_s, nn, l_max, mode)
+        out = np.take(_products(coeffs, mode).reshape(len(coeffs[0]), -1), src, axis=1)
+        out *= scale
     else:
         ps = _power_spectrum(coeffs, mode)
-        row_struct = owner
+        row_struct = np.arange(n_sys) if avg == "inner" else owner
         if avg == "outer":
             ps = np.asarray(mean @ ps)
             row_struct = np.arange(n_sys)
-    # local layout -> dscribe's columns
-    n_feat = _n_features(n_s, nn, l_max, mode)
-    cols, valid = _global_columns(gmap, n_s, nn, l_max, mode)
-    if gmap.shape[1] == n_s and valid.all():
-        out = ps  # every structure uses all species: the local layout is dscribe's layout
-    elif (gmap == gmap[0]).all():
-        out = np.zeros((len(ps), n_feat))
-        out[:, cols[0]] = ps  # one layout for the whole batch
-    else:
-        out = np.zeros((len(ps), n_feat))
-        rr = np.broadcast_to(np.arange(len(ps))[:, None], ps.shape)
-        ok = valid[row_struct]
-        out[rr[ok], cols[row_struct][ok]] = ps[ok]
+        # local layout -> dscribe's columns
+        cols, valid = _global_columns(gmap, n_s, nn, l_max, mode)
+        if gmap.shape[1] == n_s and valid.all():
+            out = ps  # every structure uses all species: the local layout is dscribe's layout
+        elif (gmap == gmap[0]).all():
+            out = np.zeros((len(ps), _n_features(n_s, nn, l_max, mode)))
+            out[:, cols[0]] = ps  # one layout for the whole batch
+        else:
+            out = np.zeros((len(ps), _n_features(n_s, nn, l_max, mode)))
+            rr = np.broadcast_to(np.arange(len(ps))[:, None], ps.shape)
+            ok = valid[row_struct]
+            out[rr[ok], cols[row_struct][ok]] = ps[ok]
     if avg != "off":
         return list(out)
     if centers is not None:
