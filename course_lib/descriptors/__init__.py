@@ -12,6 +12,12 @@ Every function takes an :class:`ase.Atoms`, a :class:`pymatgen.core.Structure` o
   :func:`soap_kernel` -- the normalised average-SOAP kernel between structures;
 - :func:`featurize` -- many structures at once (vectorised, progress bar, optional processes);
 - :func:`gfre` -- the global feature-space reconstruction error (Goscinski et al. 2021).
+- chapter 9's density correlations (:mod:`course_lib.descriptors.correlations`):
+  :func:`density_coefficients`, :func:`radial_spectrum` (ν = 1), :func:`power_spectrum` (ν = 2,
+  equal to :func:`soap`), :func:`bispectrum` (ν = 3), :func:`lambda_soap` (equivariant), the
+  coupling and rotation helpers :func:`clebsch_gordan`, :func:`real_clebsch_gordan`,
+  :func:`wigner_d_real`, and the compression tools :func:`pca_radial_contraction`,
+  :func:`contract`, :func:`alchemical_compression`, :func:`mix_species`;
 
 Invalid input raises a :class:`ValueError` that names the problem: an element missing from
 ``species``, two atoms closer than :data:`MIN_DISTANCE` angstrom (naming both), an empty
@@ -22,6 +28,23 @@ from . import _systems
 from .acsf import acsf, acsf_n_features
 from .batch import featurize
 from .coulomb import coulomb_matrix
+from .correlations import (
+    alchemical_compression,
+    bispectrum,
+    bispectrum_from_coefficients,
+    clebsch_gordan,
+    contract,
+    density_coefficients,
+    lambda_soap,
+    lambda_soap_from_coefficients,
+    mix_species,
+    pca_radial_contraction,
+    power_spectrum,
+    power_spectrum_from_coefficients,
+    radial_spectrum,
+    real_clebsch_gordan,
+    wigner_d_real,
+)
 from .gfre import gfre
 from .sine import sine_matrix
 from .soap import soap, soap_kernel, soap_n_features
@@ -34,11 +57,26 @@ __all__ = [
     "MIN_DISTANCE",
     "acsf",
     "acsf_n_features",
+    "alchemical_compression",
+    "bispectrum",
+    "bispectrum_from_coefficients",
+    "clebsch_gordan",
+    "contract",
     "coulomb_matrix",
+    "density_coefficients",
     "featurize",
     "gfre",
+    "lambda_soap",
+    "lambda_soap_from_coefficients",
+    "mix_species",
+    "pca_radial_contraction",
+    "power_spectrum",
+    "power_spectrum_from_coefficients",
+    "radial_spectrum",
+    "real_clebsch_gordan",
     "sine_matrix",
     "soap",
     "soap_kernel",
     "soap_n_features",
+    "wigner_d_real",
 ]
