@@ -18,6 +18,7 @@ The other helpers are shared building blocks:
 from __future__ import annotations
 
 import math
+import pickle
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -170,12 +171,14 @@ def _validate(system: System) -> None:
     if not math.isfinite(positions.sum()) and not np.all(np.isfinite(positions)):
         bad = np.nonzero(~np.all(np.isfinite(positions), axis=1))[0]
         raise ValueError(f"{label} has non-finite (NaN or inf) coordinates for atoms {bad.tolist()}.")
-    if not np.all(np.isfinite(system.cell)):
+    if not math.isfinite(system.cell.sum()):
         raise ValueError(
             f"{label} has a non-finite (NaN or inf) cell {system.cell.tolist()}; give finite lattice "
             "vectors (or a zero cell with pbc=False for a molecule)."
         )
-    if numbers.min() <= 0 or numbers.max() >= len(_SYMBOLS):
+    small = numbers.tolist() if len(numbers) <= 64 else None  # builtins beat numpy's reductions here
+    lo, hi = (min(small), max(small)) if small is not None else (numbers.min(), numbers.max())
+    if lo <= 0 or hi >= len(_SYMBOLS):
         bad = np.nonzero((numbers <= 0) | (numbers >= len(_SYMBOLS)))[0]
         raise ValueError(
             f"{label} has atoms {bad.tolist()} with atomic number {numbers[bad].tolist()}: dummy or "
@@ -542,19 +545,16 @@ def neighbor_pairs(
 
 
 def freeze(value):
-    """A hashable version of nested lists/tuples/arrays/dicts of numbers and strings (a cache key),
-    or None if that is not possible."""
-    if isinstance(value, (str, bytes, int, float, bool, type(None), np.integer, np.floating)):
-        return (type(value).__name__, value)
-    if isinstance(value, np.ndarray):
-        return ("ndarray", value.dtype.str, value.shape, value.tobytes())
-    if isinstance(value, (list, tuple)):
-        items = tuple(freeze(v) for v in value)
-        return None if any(i is None for i in items) else ("seq", items)
-    if isinstance(value, dict):
-        items = tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
-        return None if any(i[1] is None for i in items) else ("dict", items)
-    return None
+    """A cache key for nested lists/tuples/arrays/dicts of numbers and strings (their pickle, which
+    keeps types and values exactly: 1, 1.0 and True differ), or None if it cannot be pickled.
+
+    Equal values may give different keys (a dict in another order, an object repeated): that only
+    costs a cache miss, never a wrong hit.
+    """
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - anything unpicklable is simply not cached
+        return None
 
 
 def check_cutoff(r_cut, name: str = "r_cut") -> float:

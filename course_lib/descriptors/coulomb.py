@@ -113,16 +113,21 @@ def _coulomb_single(s: System, n_atoms_max: int, permutation: str, flatten: bool
         dc *= dc
         dist = dc if dist is None else dist + dc
     np.sqrt(dist, out=dist)
-    np.fill_diagonal(dist, np.inf)
+    diag = dist.reshape(-1)[:: n + 1]  # a view of the diagonal
+    diag[:] = np.inf
     if n > 1 and dist.min() < MIN_DISTANCE:
         i, j = np.nonzero(dist < MIN_DISTANCE)
         check_pairs_min_distance(s, i, j, dist[i, j])
-    mat = np.outer(z, z)
+    mat = z[:, None] * z[None, :]
     mat /= dist
-    np.fill_diagonal(mat, 0.5 * z**2.4)
+    mat.reshape(-1)[:: n + 1] = 0.5 * z**2.4
     if permutation == "sorted_l2":
-        order = np.argsort(-_tie_key(np.sqrt(np.einsum("ij,ij->i", mat, mat))[None])[0], kind="stable")
-        mat = mat[order][:, order]
+        norms = np.sqrt(np.einsum("ij,ij->i", mat, mat))
+        scale = float(norms.max()) or 1.0  # _tie_key for one structure
+        order = np.argsort(-np.round(norms / scale * 1e10), kind="stable")
+        mat = mat[order[:, None], order]
+    if n == n_atoms_max:
+        return mat.ravel() if flatten else mat
     out = np.zeros((n_atoms_max, n_atoms_max))
     out[:n, :n] = mat
     return out.ravel() if flatten else out
