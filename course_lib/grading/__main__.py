@@ -14,6 +14,9 @@ list
     The course's assignments, their notebooks and points.
 seed STUDENT_ID [--assignment NAME]
     Print the student's random seed (see :func:`course_lib.grading.student_seed`).
+release OUT_DIR [--ref REF] [--no-git]
+    Write the student release (no ``solutions/``, no hidden tests) from the committed tree into
+    the new folder OUT_DIR (see :mod:`course_lib.grading.release`).
 """
 
 from __future__ import annotations
@@ -66,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="print a student's random seed")
     seed.add_argument("student_id")
     seed.add_argument("--assignment", default="")
+
+    release = sub.add_parser("release", parents=[common],
+                             help="write the student release (without solutions/) into a new folder")
+    release.add_argument("out_dir", help="new (or empty) folder outside the course repository")
+    release.add_argument("--ref", default="HEAD", help="commit to release (default: HEAD)")
+    release.add_argument("--no-git", dest="git", action="store_false",
+                         help="do not make the release a git repository with one commit")
     return parser
 
 
@@ -135,11 +145,24 @@ def _seed(args) -> int:
     return 0
 
 
+def _release(args) -> int:
+    from .release import write_release
+
+    rel = write_release(args.out_dir, root=args.root, ref=args.ref, git=args.git)
+    print(f"wrote the student release of commit {rel.ref[:12]} to {rel.path}: {len(rel.files)} files, "
+          f"{len(rel.assignments)} assignments ({', '.join(rel.assignments)})"
+          f"{', a git repository with one commit' if rel.git else ''}")
+    print(f"left out the tests that need the instructors' notebooks: {', '.join(rel.excluded_tests)}")
+    print(f"checked: no path of the source tree, no cache or build output, and none of "
+          f"{rel.secrets_checked} solution and hidden-test lines in any file or git object")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
     handlers = {"grade": _grade, "generate": _generate, "check-sync": _check, "list": _list,
-                "seed": _seed}
+                "seed": _seed, "release": _release}
     try:
         return handlers[args.command](args)
     except CourseError as exc:
