@@ -22,6 +22,8 @@ from course_lib.descriptors import (
     gfre,
     lambda_soap,
     lambda_soap_from_coefficients,
+    mbtr,
+    mbtr_n_features,
     mix_species,
     pca_radial_contraction,
     power_spectrum,
@@ -516,3 +518,107 @@ def test_errors():
         mix_species(c, np.eye(3))
     with pytest.raises(ValueError, match=r"shape \(k, 4\)"):
         contract(c, [np.eye(3)] * 3)
+
+
+# ------------------------------------------------------------------------------------ MBTR
+
+MBTR_TERMS = {
+    "k1": dict(geometry={"function": "atomic_number"}, grid={"min": 0, "max": 9, "n": 50, "sigma": 0.3}),
+    "k2_distance": dict(geometry={"function": "distance"}, grid={"min": 0, "max": 5, "n": 60, "sigma": 0.1}),
+    "k2_inverse_exp": dict(geometry={"function": "inverse_distance"}, grid={"min": 0, "max": 1.2, "n": 60, "sigma": 0.05},
+                           weighting={"function": "exp", "scale": 0.5, "threshold": 1e-3}),
+    "k2_inverse_square": dict(geometry={"function": "distance"}, grid={"min": 0, "max": 5, "n": 60, "sigma": 0.1},
+                              weighting={"function": "inverse_square", "r_cut": 3.0}),
+    "k3_angle": dict(geometry={"function": "angle"}, grid={"min": 0, "max": 180, "n": 90, "sigma": 5}),
+    "k3_cosine_exp": dict(geometry={"function": "cosine"}, grid={"min": -1, "max": 1, "n": 50, "sigma": 0.05},
+                          weighting={"function": "exp", "r_cut": 5.0, "threshold": 1e-3}),
+    "k3_smooth": dict(geometry={"function": "angle"}, grid={"min": 0, "max": 180, "n": 90, "sigma": 5},
+                      weighting={"function": "smooth_cutoff", "r_cut": 3.2}),
+}
+PERIODIC_TERMS = ["k1", "k2_inverse_exp", "k2_inverse_square", "k3_cosine_exp", "k3_smooth"]
+
+
+def _dscribe_mbtr(atoms, species, **kw):
+    from dscribe.descriptors import MBTR
+
+    return MBTR(species=species, **kw).create(atoms)
+
+
+@pytest.mark.parametrize("term", list(MBTR_TERMS))
+@pytest.mark.parametrize("normalization", ["none", "l2", "n_atoms"])
+def test_mbtr_matches_dscribe_molecules(term, normalization):
+    pytest.importorskip("dscribe")
+    for atoms in (_molecules()["ethanol"], _molecules()["random0"]):
+        kw = dict(MBTR_TERMS[term], normalization=normalization)
+        ref = _dscribe_mbtr(atoms, SPECIES, **kw)
+        ours = mbtr(atoms, SPECIES, **kw)
+        assert ours.shape == ref.shape == (mbtr_n_features(SPECIES, int(term[1]), kw["grid"]["n"]),)
+        assert np.allclose(ours, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("term", PERIODIC_TERMS)
+@pytest.mark.parametrize("normalization", ["none", "valle_oganov"])
+def test_mbtr_matches_dscribe_crystals(term, normalization):
+    pytest.importorskip("dscribe")
+    crystals = [(random_crystal(default_rng(0), 5, ("H", "C", "O")), SPECIES),
+                (bulk("NaCl", "rocksalt", 5.64, cubic=True), ["Na", "Cl"])]
+    for atoms, species in crystals:
+        kw = dict(MBTR_TERMS[term], normalization=normalization, periodic=True)
+        ref = _dscribe_mbtr(atoms, species, **kw)
+        ours = mbtr(atoms, species, **kw)
+        # 1e-14 except smooth_cutoff (1e-8: neighbours right at r_cut, whose weight is ~0)
+        assert np.abs(ours - ref).max() <= 1e-7 * np.abs(ref).max()
+
+
+def test_mbtr_hand_values_and_invariances():
+    # k2 of H2: one Gaussian of area 1 at the bond length; the grid is the cell average
+    atoms = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]])
+    grid = {"min": 0.0, "max": 2.0, "n": 201, "sigma": 0.05}
+    x = mbtr(atoms, ["H"], {"function": "distance"}, grid)
+    xs = np.linspace(0, 2, 201)
+    assert np.isclose(x.sum() * 0.01, 1.0) and xs[np.argmax(x)] == pytest.approx(0.74)
+    peak = mbtr(atoms, ["H"], {"function": "distance"}, grid, normalize_gaussians=False).max()
+    assert peak == pytest.approx(1.0, abs=2e-3)  # unit height, up to the cell average
+    # k3 of a water molecule: one angle (at O), in the O-centred H-H block
+    water = molecule("H2O")
+    k3 = mbtr(water, ["H", "O"], {"function": "angle"}, {"min": 0, "max": 180, "n": 181, "sigma": 1.0})
+    blocks = k3.reshape(6, 181)  # centre H: (H,H), (H,O), (O,O); centre O: (H,H), (H,O), (O,O)
+    assert np.argmax(blocks[3]) == round(water.get_angle(1, 0, 2))
+    assert np.isclose(blocks[3].sum(), 1.0, atol=1e-6)
+    assert np.isclose(blocks[1].sum(), 2.0, atol=1e-6)  # two H-H-O angles, centred on an H
+    # invariance: rotation, translation, permutation
+    ethanol = _molecules()["ethanol"]
+    for term in ("k2_inverse_exp", "k3_angle"):
+        ref = mbtr(ethanol, SPECIES, **MBTR_TERMS[term])
+        assert _rel(mbtr(_rotated(ethanol), SPECIES, **MBTR_TERMS[term]), ref) < 1e-10
+        assert _rel(mbtr(ethanol[::-1], SPECIES, **MBTR_TERMS[term]), ref) < 1e-12
+    # a crystal: the conventional NaCl cell (4 primitive cells) gives 4 times the primitive values
+    prim, conv = bulk("NaCl", "rocksalt", 5.64), bulk("NaCl", "rocksalt", 5.64, cubic=True)
+    for term in ("k2_inverse_exp", "k3_cosine_exp"):
+        kw = dict(MBTR_TERMS[term], periodic=True)
+        assert _rel(mbtr(conv, ["Na", "Cl"], **kw), 4 * mbtr(prim, ["Na", "Cl"], **kw)) < 1e-10
+
+
+def test_mbtr_errors():
+    water = molecule("H2O")
+    grid = {"min": 0, "max": 5, "n": 50, "sigma": 0.1}
+    with pytest.raises(ValueError, match="geometry must be a dict"):
+        mbtr(water, ["H", "O"], {"function": "volume"}, grid)
+    with pytest.raises(ValueError, match="grid must be a dict"):
+        mbtr(water, ["H", "O"], {"function": "distance"}, {"min": 0, "max": 5})
+    with pytest.raises(ValueError, match="smaller than 'max'"):
+        mbtr(water, ["H", "O"], {"function": "distance"}, dict(grid, min=6))
+    with pytest.raises(ValueError, match="not available for k=2"):
+        mbtr(water, ["H", "O"], {"function": "distance"}, grid, weighting={"function": "smooth_cutoff", "r_cut": 3})
+    with pytest.raises(ValueError, match="exactly one of 'scale' or 'r_cut'"):
+        mbtr(water, ["H", "O"], {"function": "distance"}, grid, weighting={"function": "exp", "threshold": 1e-3})
+    with pytest.raises(ValueError, match="not in species"):
+        mbtr(water, ["O"], {"function": "distance"}, grid)
+    nacl = bulk("NaCl", "rocksalt", 5.64)
+    with pytest.raises(ValueError, match="other than 'unity'"):
+        mbtr(nacl, ["Na", "Cl"], {"function": "distance"}, grid, periodic=True)
+    with pytest.raises(ValueError, match="valle_oganov"):
+        mbtr(water, ["H", "O"], {"function": "distance"}, grid, normalization="valle_oganov")
+    with pytest.raises(ValueError, match="structure with a cell"):
+        mbtr(water, ["H", "O"], {"function": "distance"}, grid, weighting={"function": "inverse_square", "r_cut": 3},
+             periodic=True)

@@ -18,6 +18,7 @@ Every function takes an :class:`ase.Atoms`, a :class:`pymatgen.core.Structure` o
   coupling and rotation helpers :func:`clebsch_gordan`, :func:`real_clebsch_gordan`,
   :func:`wigner_d_real`, and the compression tools :func:`pca_radial_contraction`,
   :func:`contract`, :func:`alchemical_compression`, :func:`mix_species`;
+- :func:`mbtr` -- the many-body tensor representation (Huo & Rupp), k = 1, 2, 3, global;
 
 Invalid input raises a :class:`ValueError` that names the problem: an element missing from
 ``species``, two atoms closer than :data:`MIN_DISTANCE` angstrom (naming both), an empty
@@ -46,6 +47,7 @@ from .correlations import (
     wigner_d_real,
 )
 from .gfre import gfre
+from .mbtr import mbtr, mbtr_n_features
 from .sine import sine_matrix
 from .soap import soap, soap_kernel, soap_n_features
 
@@ -68,6 +70,8 @@ __all__ = [
     "gfre",
     "lambda_soap",
     "lambda_soap_from_coefficients",
+    "mbtr",
+    "mbtr_n_features",
     "mix_species",
     "pca_radial_contraction",
     "power_spectrum",
