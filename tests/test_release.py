@@ -232,3 +232,9 @@ def test_release_command_line(tmp_path, capsys):
     assert f"to {out}:" in printed and "git repository" not in printed
     assert (out / "exercises").is_dir() and not (out / ".git").exists()
     assert not list(tmp_path.glob(".empty-*")), "the temporary folder was left behind"
+
+
+def test_release_is_reproducible(release, tmp_path):
+    """The same commit gives the same release commit (fixed author, date and message)."""
+    again = write_release(tmp_path / "again", root=ROOT, ref=release.ref)
+    assert _git(again.path, "rev-parse", "HEAD") == _git(release.path, "rev-parse", "HEAD")
