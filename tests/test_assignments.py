@@ -159,7 +159,8 @@ def test_hidden_tests_draw_fresh_random_cases(assignment):
     nb = _load(assignment.solution)
     for part in assignment.auto_parts:
         hidden = _text(_cell(nb, part)).split("### BEGIN HIDDEN TESTS")[1]
-        assert "fresh_rng()" in hidden and "seed" in hidden, part
+        # seeded per student and part (course_lib.grading.testing.hidden_rng): regrading is reproducible
+        assert f'hidden_rng("{part}")' in hidden and "seed" in hidden, part
         assert any(f"range({n})" in hidden for n in range(10, 40)), f"{part}: too few random cases"
 
 
