@@ -255,7 +255,10 @@ def test_progress_bars_can_be_switched_off(path):
         keywords = {k.arg for k in node.keywords}
         if name == "tqdm":
             assert "disable" in keywords, f"{_rel(path)} line {node.lineno}: tqdm(...) without disable="
-        if name in progress or (name == "load_dataset" and _dataset_has_progress(node)):
+        if name == "load_dataset" and not _dataset_has_progress(node):
+            assert "progress" not in keywords, (
+                f"{_rel(path)} line {node.lineno}: this dataset's loader has no progress option")
+        elif name in progress or name == "load_dataset":
             assert "progress" in keywords, (
                 f"{_rel(path)} line {node.lineno}: {name}(...) shows a progress bar by default; "
                 "pass progress=... (False, or a parameter that is True only for the long run)")
