@@ -13,8 +13,8 @@ trained without labels by three losses,
 
 - node-feature reconstruction :math:`\\mathcal{L}_\\mathrm{FR}`: a linear map of :math:`h_i`
   predicts the input features :math:`x_i` of atom :math:`i` (mean squared error);
-- local-connectivity reconstruction :math:`\\mathcal{L}_\\mathrm{CR}`: a bilinear map of
-  :math:`(h_i, h_j)`, a sigmoid and a small feed-forward network give a softmax over the number
+- local-connectivity reconstruction :math:`\\mathcal{L}_\\mathrm{CR}`: a bilinear map of the
+  L2-normalised :math:`(h_i, h_j)` and a small feed-forward network give a softmax over the number
   of edges :math:`n_{ij} \\in \\{0, \\dots, M\\}` between atoms :math:`i` and :math:`j`
   (cross-entropy);
 - a Barlow Twins loss :math:`\\mathcal{L}_\\mathrm{BT}` (:func:`barlow_twins_loss`, Zbontar et al.
@@ -28,54 +28,80 @@ and :class:`~course_lib.graphs.CrystalGraphDataset` (``atom_features=``) take it
 :func:`compare_atom_features` trains the same downstream CGCNN on several fixed atom-feature sets
 (the paper's Table 7 as a reusable tool).
 
-.. rubric:: Where this follows the paper's text and not a code release
+.. rubric:: The paper, the authors' code and this module
 
-No code of the authors was used; the equations of the paper's PDF are lost in the text we
-worked from, so these choices are ours, made from its prose (section 3.2, Table 2):
+The authors published their code (GitHub repository ``shrimonmuke0202/CrysAtom``: pretraining in
+``CrysAtom/``, downstream CGCNN in ``Downstream Property Predictor Task/``). This module was
+written from the paper and checked against that code afterwards; no code was copied. Where
+paper and code differ, or the paper leaves a choice open, the list says what each does and what
+the module does; the code's choices that change the vectors are options.
 
-1. *Encoder*: the CGCNN convolution of :class:`course_lib.cgcnn.ConvLayer` (Xie & Grossman's
-   code), a linear embedding of the input features to width ``dim`` (200) and ``n_conv`` (5)
-   convolutions. Layer names match :class:`~course_lib.cgcnn.CGCNN` (``embedding``, ``convs``),
-   so the encoder's weights load into a CGCNN of the same width. Each convolution ends with a
-   softplus, so the latent vectors (and the element vectors) have positive components.
-2. *Feature reconstruction* (Eqs. 2-3): :math:`\\hat x_i = W_n h_i + b_n`, loss = mean squared
-   error over atoms and feature components (the text names weights, biases and a loss, not its
-   form).
-3. *Connectivity reconstruction* (Eqs. 4-5): :math:`a_{ij} = \\sigma(h_i^\\top W_b h_j + b_b)`
-   (the weights of a ``torch.nn.Bilinear`` with ``connectivity_hidden`` outputs, evaluated as a
-   matrix product for speed; then a sigmoid, the text's
-   "activation that maps to [0, 1]"), then a feed-forward network (``connectivity_layers`` linear
-   layers, softplus between them) giving ``M + 1`` logits, softmax cross-entropy against the
-   number of edges :math:`n_{ij}` from :math:`i` to :math:`j` in the crystal graph. Edges are
-   those of :func:`~course_lib.graphs.build_crystal_graph` (the ``M = max_neighbors`` nearest
-   neighbours of :math:`i`, periodic images counted separately), so :math:`n_{ij}` is the number
-   of images of :math:`j` among them, 0 to :math:`M`; it is directed (:math:`n_{ij} \\ne n_{ji}`
-   is possible), as is CGCNN's graph. The "multiset of node pairs" of the paper's notation is,
-   per crystal and epoch, up to 16 pairs with :math:`n_{ij} > 0` (``pairs_per_crystal`` = 32,
-   half connected) plus as many pairs drawn uniformly (with replacement) from all :math:`N^2`
-   pairs, labelled with their true counts (often 0 in large cells), so that unconnected pairs
-   are seen too. The number of pairs is our choice: the bilinear map costs
-   :math:`64 \\times 200^2` multiply-adds per pair, and every pair of a 30-atom cell would be
-   slow.
-4. *Barlow Twins*: on the READOUT (mean pooling, as CGCNN's) of the encoder output of each view
-   (Eq. 6); the paper describes no projector network (the text around Eq. 8 speaks once of
-   "the projected output", but says the loss acts on "the embeddings produced by the encoder"),
-   so none is used and the loss acts on the ``dim``-dimensional crystal vectors. Each of the two views masks atoms *and* edges, drawn
-   independently. A masked atom has its input feature vector set to zeros; a masked edge has its
-   Gaussian distance features set to zeros (the neighbour stays in the list). The
-   reconstruction losses act on the unmasked graph.
-5. *Element vectors*: the paper averages per batch during training ("Algorithm 1"); we average
-   once, after training, over every atom of the dataset encoded by the final (best-validation)
-   model in evaluation mode, so the vectors do not depend on the order of batches.
-6. *Training*: Adam, batch size 128, 110 epochs and the loss weights of Table 2 are the
-   defaults. **Deviation**: the default learning rate is 1e-3, not Table 2's 0.03. With the
-   200-wide, 5-layer encoder on 48 matbench_dielectric crystals (batch 16, 4 epochs, seed 0,
-   CPU), Adam at 0.03 blew the weights up in the first steps (training feature-reconstruction
-   MSE 63, 57, 12, 27 for 0/1 features; validation loss from 665,000 down to 65), while 1e-3
-   gave 2.0, 1.2, 1.09, 1.07 and a validation loss of about 30. Pass ``lr=0.03`` for the
-   paper's value. A validation split (10% by default) chooses the best epoch by the total
-   loss; the trainer's "accuracy" columns hold the connectivity decoder's accuracy on edge
-   counts.
+1. *Encoder*: the CGCNN convolution of :class:`course_lib.cgcnn.ConvLayer` (Xie & Grossman's),
+   a linear embedding of the input features to width ``dim`` and ``n_conv`` (5) convolutions, as
+   in the paper and the code. Paper: ``dim`` = 200; the code's pretraining script defaults to 50
+   (a command-line option) and its embedding has no bias; here ``dim=200`` and a bias. Layer
+   names match :class:`~course_lib.cgcnn.CGCNN` (``embedding``, ``convs``), so the encoder's
+   weights load into a CGCNN of the same width. Each convolution ends with a softplus, so the
+   latent vectors have positive components.
+2. *Feature reconstruction* (Eqs. 2-3): a linear map of the atom vector predicts its input
+   features. The paper names no loss. The code decodes the L2-normalised atom vector and uses
+   binary cross-entropy with logits against the (0/1) CGCNN features. Here: the raw atom
+   vector, mean squared error by default, ``feature_loss="bce"`` for the code's loss.
+3. *Connectivity reconstruction* (Eqs. 4-5): a bilinear map of the vectors of atoms ``i`` and
+   ``j``, then a feed-forward network, then a softmax over the number of edges :math:`n_{ij}`.
+   The paper's text puts "an activation that maps to [0, 1]" after the bilinear map. Read as a
+   sigmoid on the raw, positive, 200-wide latent vectors, it saturates: on 48 crystals the
+   bilinear outputs are beyond the sigmoid's linear range after a few epochs, the loss sends no
+   gradient to the encoder and the decoder predicts the most frequent count for every pair
+   (``tests/test_crysatom.py::test_every_loss_term_trains_the_encoder``;
+   ``benchmarks/results/crysatom_connectivity.md``). The code has no such activation: it
+   L2-normalises each atom vector, maps every ordered pair of atoms of a crystal (all
+   :math:`N^2`) to 6 outputs by the bilinear layer, then one linear layer to 6 log-probabilities;
+   the counts are capped at 5 (classes 0..5) and class 0 has weight 0.1 in the loss. Here, by
+   default (``connectivity="normalized"``): L2-normalised vectors, the bilinear map with
+   ``connectivity_hidden`` (64) outputs, ``connectivity_layers`` (2) linear layers with a softplus
+   between them, cross-entropy with equal class weights; ``max_count=5`` merges counts as the code
+   does (default: no merging, classes 0..``max_neighbors``). ``connectivity="sigmoid"`` keeps the
+   paper-text reading, to show the failure. Pairs: not all :math:`N^2` (the bilinear map costs
+   ``connectivity_hidden * dim**2`` per pair) but, per crystal and epoch, up to 16 connected
+   pairs plus as many pairs drawn uniformly from all :math:`N^2` (``pairs_per_crystal`` = 32),
+   labelled with their counts (often 0 in large cells). Edges are those of
+   :func:`~course_lib.graphs.build_crystal_graph` (the ``max_neighbors`` nearest neighbours,
+   periodic images counted separately), so the count is directed, as in the code.
+4. *Barlow Twins* (Eqs. 6-8, Zbontar et al.): between the two augmented views of each crystal.
+   The paper says the loss acts on the encoder's embeddings and once speaks of "the projected
+   output". The code mean-pools the atom vectors and passes them through a projector (softplus,
+   then three linear layers ``dim -> 128 -> 128 -> 128`` with softplus between them), L2-normalises
+   the result and standardises each dimension over the batch (batch normalisation without scale)
+   before the cross-correlation. Here: no projector by default (the pooled ``dim``-vectors,
+   standardised over the batch); ``projector=True`` gives the code's.
+5. *Augmentations*: each view masks 10% of the atoms (features set to zero) and 10% of the
+   edges, in the paper and the code. The code draws ``max(1, floor(0.1 N))`` atoms and drops about
+   10% of each atom's neighbour entries (the list is then padded); here :func:`masked_count`
+   rounds half up and a masked edge keeps its place with its Gaussian features set to zero.
+6. *Element vectors*: the paper's Algorithm 1 reads them out per batch. In the code, each batch
+   gives per element the mean of the encoder's atom vectors of that batch, L2-normalised; an
+   element's stored vector is the one of the last batch in which it appeared, written at each
+   epoch whose training loss improved. Here (:func:`element_vectors`): the mean over every atom
+   of the whole dataset, encoded once after training by the chosen model in evaluation mode, not
+   normalised, so the vectors do not depend on the order of batches. Normalise them yourself for
+   the code's scale (every vector of length 1).
+7. *Training*: Adam, batch size 128, 110 epochs and the loss weights (0.25, 0.25, 0.5) of Table 2,
+   in the paper and the code. The learning rate of Table 2 and of the code is 0.03. **Deviation**:
+   the default here is 1e-3. With the sigmoid decoder, the 200-wide, 5-layer encoder on 48
+   matbench_dielectric crystals (batch 16, 4 epochs, seed 0, CPU), Adam at 0.03 blew the weights
+   up in the first steps (training feature-reconstruction MSE 63, 57, 12, 27 for 0/1 features;
+   validation loss from 665,000 down to 65), while 1e-3 gave 2.0, 1.2, 1.09, 1.07 and a validation
+   loss of about 30; pass ``lr=0.03`` for the paper's value. The code keeps the model of the epoch
+   with the lowest *training* loss; here a validation split (10% by default) chooses the best epoch
+   by the total loss. The trainer's "accuracy" columns hold the connectivity decoder's accuracy on
+   edge counts.
+8. *Downstream protocol*: the code's downstream CGCNN evaluates the test set after every epoch
+   and reports the lowest test MAE over the epochs, i.e. the epoch is chosen on the test set.
+   :func:`compare_atom_features` chooses it on a validation set and reports the test MAE of that
+   epoch, which is higher on average. The paper's Table 7 gives CrysAtom's improvement (e.g.
+   -34.4% for the JARVIS formation energy) against CGCNN with SkipAtom vectors, not against
+   one-hot or the CGCNN features; the comparison with plain CGCNN is its Table 5.
 """
 
 from __future__ import annotations
@@ -113,6 +139,8 @@ __all__ = [
     "mask_atoms",
     "mask_edges",
     "masked_count",
+    "loss_term_gradients",
+    "majority_class_rate",
     "train_crysatom",
 ]
 
@@ -487,6 +515,28 @@ class CrysAtom(nn.Module):
         ``(w_FR, w_CR, w_BT)`` (paper: 0.25, 0.25, 0.5).
     lambd
         Barlow Twins off-diagonal weight (0.0051).
+    connectivity
+        ``"normalized"`` (default): the connectivity decoder sees L2-normalised atom vectors
+        :math:`\\hat h_i = h_i / \\lVert h_i \\rVert` and the bilinear outputs go straight into the
+        feed-forward network (no squashing activation), as in the authors' code. ``"sigmoid"``:
+        raw :math:`h_i` and a sigmoid after the bilinear map, the reading of the paper's text;
+        kept to show why it fails: with the encoder's positive, large latent vectors the sigmoid
+        saturates, its derivative is ~0 and the connectivity loss sends no gradient.
+    max_count
+        Edge counts above it are merged into one class, ``min(n_ij, max_count)``; classes
+        ``0..max_count`` (default None: ``max_neighbors``, no merging; the authors' code: 5).
+    feature_loss
+        ``"mse"`` (default): mean squared error of the reconstructed features. ``"bce"``: binary
+        cross-entropy with logits, as in the authors' code (needs features in [0, 1], e.g. the
+        one-hot CGCNN features).
+    projector
+        False (default): Barlow Twins on the pooled ``dim``-vectors. True: on the output of a
+        projector, as in the authors' code: softplus, then three linear layers of width
+        ``projector_dim`` with softplus between them (``dim -> 128 -> 128 -> 128``), then each
+        crystal vector L2-normalised; the loss then standardises each dimension over the batch
+        (batch normalisation without learned scale).
+    projector_dim
+        Width of the projector (authors' code: 128).
 
     Notes
     -----
@@ -499,14 +549,24 @@ class CrysAtom(nn.Module):
 
     def __init__(self, atom_feature_dim: int = 92, edge_feature_dim: int = 41, max_neighbors: int = 12,
                  dim: int = 200, n_conv: int = 5, connectivity_hidden: int = 64, connectivity_layers: int = 2,
-                 weights: Sequence[float] = (0.25, 0.25, 0.5), lambd: float = 0.0051) -> None:
+                 weights: Sequence[float] = (0.25, 0.25, 0.5), lambd: float = 0.0051,
+                 connectivity: str = "normalized", max_count: int | None = None, feature_loss: str = "mse",
+                 projector: bool = False, projector_dim: int = 128) -> None:
         super().__init__()
+        max_count = max_neighbors if max_count is None else max_count
         for name, value in [("atom_feature_dim", atom_feature_dim), ("edge_feature_dim", edge_feature_dim),
                             ("max_neighbors", max_neighbors), ("dim", dim), ("n_conv", n_conv),
                             ("connectivity_hidden", connectivity_hidden),
-                            ("connectivity_layers", connectivity_layers)]:
+                            ("connectivity_layers", connectivity_layers), ("max_count", max_count),
+                            ("projector_dim", projector_dim)]:
             if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value >= 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if connectivity not in ("normalized", "sigmoid"):
+            raise ValueError(f"connectivity must be 'normalized' (the authors' code) or 'sigmoid' (the paper's "
+                             f"text, saturates), got {connectivity!r}")
+        if feature_loss not in ("mse", "bce"):
+            raise ValueError(f"feature_loss must be 'mse' or 'bce' (binary cross-entropy with logits, the "
+                             f"authors' code), got {feature_loss!r}")
         weights = tuple(float(w) for w in weights)
         if len(weights) != 3 or any(w < 0 for w in weights) or sum(weights) == 0:
             raise ValueError(f"weights must be three non-negative numbers (feature, connectivity, Barlow "
@@ -516,20 +576,30 @@ class CrysAtom(nn.Module):
         self.hparams = dict(atom_feature_dim=int(atom_feature_dim), edge_feature_dim=int(edge_feature_dim),
                             max_neighbors=int(max_neighbors), dim=int(dim), n_conv=int(n_conv),
                             connectivity_hidden=int(connectivity_hidden),
-                            connectivity_layers=int(connectivity_layers), weights=weights, lambd=float(lambd))
+                            connectivity_layers=int(connectivity_layers), weights=weights, lambd=float(lambd),
+                            connectivity=connectivity, max_count=int(min(max_count, max_neighbors)),
+                            feature_loss=feature_loss, projector=bool(projector), projector_dim=int(projector_dim))
         self.weights, self.lambd = weights, float(lambd)
+        self.connectivity, self.feature_loss = connectivity, feature_loss
+        self.max_count = self.hparams["max_count"]
         # encoder (paper Eq. 1): same layers and names as course_lib.cgcnn.CGCNN
         self.embedding = nn.Linear(atom_feature_dim, dim)
         self.convs = nn.ModuleList([ConvLayer(dim, edge_feature_dim) for _ in range(n_conv)])
         # feature decoder (Eqs. 2-3)
         self.feature_decoder = nn.Linear(dim, atom_feature_dim)
-        # connectivity decoder (Eqs. 4-5): bilinear map + sigmoid, then an FFN to M + 1 logits
+        # connectivity decoder (Eqs. 4-5): bilinear map, then an FFN to max_count + 1 logits
         self.bilinear = nn.Bilinear(dim, dim, connectivity_hidden)
         layers: list[nn.Module] = []
         for _ in range(connectivity_layers - 1):
             layers += [nn.Linear(connectivity_hidden, connectivity_hidden), nn.Softplus()]
-        layers.append(nn.Linear(connectivity_hidden, max_neighbors + 1))
+        layers.append(nn.Linear(connectivity_hidden, self.max_count + 1))
         self.connectivity_ffn = nn.Sequential(*layers)
+        # optional projector before Barlow Twins (authors' code)
+        self.projector = None
+        if projector:
+            self.projector = nn.Sequential(nn.Softplus(), nn.Linear(dim, projector_dim), nn.Softplus(),
+                                           nn.Linear(projector_dim, projector_dim), nn.Softplus(),
+                                           nn.Linear(projector_dim, projector_dim))
 
     def encode(self, batch: GraphBatch) -> torch.Tensor:
         """Latent atom vectors ``(N, dim)`` (paper Eq. 1)."""
@@ -539,8 +609,26 @@ class CrysAtom(nn.Module):
         return h
 
     def connectivity_logits(self, h: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        """``(P, M + 1)`` logits of the number of edges of each pair of atoms (rows of ``h``)."""
-        return self.connectivity_ffn(torch.sigmoid(self._bilinear(h, pairs)))
+        """``(P, max_count + 1)`` logits of the number of edges of each pair of atoms (rows of ``h``)."""
+        if self.connectivity == "sigmoid":
+            return self.connectivity_ffn(torch.sigmoid(self._bilinear(h, pairs)))
+        return self.connectivity_ffn(self._bilinear(nn.functional.normalize(h, dim=1), pairs))
+
+    def crystal_vectors(self, batch: GraphBatch) -> torch.Tensor:
+        """``(B, dim)`` mean-pooled encodings, or ``(B, projector_dim)`` through the projector (for Barlow Twins)."""
+        z = CGCNN.pool(self.encode(batch), batch.graph_index, batch.n_graphs)
+        if self.projector is not None:
+            z = nn.functional.normalize(self.projector(z), dim=1)
+        return z
+
+    def _feature_loss(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        pred = self.feature_decoder(h).float()
+        if self.feature_loss == "mse":
+            return nn.functional.mse_loss(pred, x.float())
+        if x.min() < 0 or x.max() > 1:
+            raise ValueError("feature_loss='bce' needs atom features in [0, 1] (e.g. the one-hot CGCNN features); "
+                             "use feature_loss='mse' for these features")
+        return nn.functional.binary_cross_entropy_with_logits(pred, x.float())
 
     def _bilinear(self, h: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         """``h_i^T W_k h_j + b_k`` for every pair, with the weights of ``self.bilinear``.
@@ -562,18 +650,18 @@ class CrysAtom(nn.Module):
         ``n_correct`` (edge counts predicted exactly; no gradient)."""
         g = batch.graph
         h = self.encode(g)
-        feature = nn.functional.mse_loss(self.feature_decoder(h).float(), g.atom_features.float())
+        feature = self._feature_loss(h, g.atom_features)
         logits = self.connectivity_logits(h, batch.pairs).float()
-        connectivity = nn.functional.cross_entropy(logits, batch.pair_counts)
+        labels = batch.pair_counts.clamp(max=self.max_count)
+        connectivity = nn.functional.cross_entropy(logits, labels)
         if g.n_graphs >= 2:
-            z1 = CGCNN.pool(self.encode(batch.view1), batch.view1.graph_index, batch.view1.n_graphs)
-            z2 = CGCNN.pool(self.encode(batch.view2), batch.view2.graph_index, batch.view2.n_graphs)
+            z1, z2 = self.crystal_vectors(batch.view1), self.crystal_vectors(batch.view2)
             bt = barlow_twins_loss(z1.float(), z2.float(), self.lambd)
         else:
             bt = feature.new_zeros(())
         w_fr, w_cr, w_bt = self.weights
         total = w_fr * feature + w_cr * connectivity + w_bt * bt
-        n_correct = (logits.detach().argmax(1) == batch.pair_counts).sum()
+        n_correct = (logits.detach().argmax(1) == labels).sum()
         return {"loss": total, "feature": feature, "connectivity": connectivity, "barlow_twins": bt,
                 "n_correct": n_correct, "n_pairs": torch.tensor(len(batch.pair_counts))}
 
@@ -585,7 +673,7 @@ class CrysAtom(nn.Module):
         p = self.hparams
         n = sum(q.numel() for q in self.parameters())
         return (f"CrysAtom({p['atom_feature_dim']} atom / {p['edge_feature_dim']} edge features, {p['n_conv']} "
-                f"convolutions of width {p['dim']}, {p['max_neighbors'] + 1} edge-count classes; {n:,} parameters)")
+                f"convolutions of width {p['dim']}, {p['max_count'] + 1} edge-count classes; {n:,} parameters)")
 
 
 # ============================================================================================
@@ -697,6 +785,53 @@ class CrysAtomTrainer(Trainer):
 
 
 # ============================================================================================
+# Diagnostics: does every loss term train the encoder?
+# ============================================================================================
+def loss_term_gradients(model: CrysAtom, batch: PretrainBatch) -> dict[str, float]:
+    """Norm of the gradient of each loss term with respect to the encoder's weights.
+
+    For each term ``feature``, ``connectivity`` and ``barlow_twins`` of ``model(batch)``, the
+    Euclidean norm of :math:`\\partial \\mathcal{L}_\\mathrm{term} / \\partial \\theta` over every
+    weight :math:`\\theta` of the encoder (``embedding``, ``convs``), unweighted. A term whose norm
+    is ~0 trains only its own decoder, not the atom vectors (e.g. ``connectivity="sigmoid"`` once
+    the sigmoid saturates). The model's mode (train/eval) is used as it is; no weight changes.
+
+    Returns
+    -------
+    dict
+        ``{term: gradient norm}``.
+    """
+    params = [p for name, p in model.named_parameters() if name.startswith(("embedding.", "convs."))]
+    out = model(batch)
+    norms = {}
+    for term in ("feature", "connectivity", "barlow_twins"):
+        if not out[term].requires_grad:
+            norms[term] = 0.0
+            continue
+        grads = torch.autograd.grad(out[term], params, retain_graph=True, allow_unused=True)
+        norms[term] = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads if g is not None)))
+    return norms
+
+
+def majority_class_rate(dataset: PretrainDataset, indices=None, max_count: int | None = None) -> float:
+    """Accuracy of always predicting the most frequent edge count over the pairs of ``dataset``.
+
+    The pairs are those of the validation views (``epoch`` 0) of the crystals ``indices`` (default
+    all), the counts merged above ``max_count`` as in :class:`CrysAtom`. A connectivity decoder
+    whose accuracy stays at this rate has learnt nothing about the structure.
+    """
+    epoch, dataset.epoch = dataset.epoch, 0
+    try:
+        counts = np.concatenate([dataset[int(i)]["pair_counts"] for i in
+                                 (range(len(dataset)) if indices is None else indices)])
+    finally:
+        dataset.epoch = epoch
+    if max_count is not None:
+        counts = np.minimum(counts, max_count)
+    return float(np.bincount(counts).max() / len(counts))
+
+
+# ============================================================================================
 # Element vectors
 # ============================================================================================
 @torch.no_grad()
@@ -781,6 +916,10 @@ def train_crysatom(
     connectivity_hidden: int = 64,
     connectivity_layers: int = 2,
     pairs_per_crystal: int | None = 32,
+    connectivity: str = "normalized",
+    max_count: int | None = None,
+    feature_loss: str = "mse",
+    projector: bool = False,
     radius: float = 8.0,
     max_neighbors: int = 12,
     gaussian_step: float = 0.2,
@@ -830,6 +969,9 @@ def train_crysatom(
         Size of the connectivity decoder (not given in the paper; see :class:`CrysAtom`).
     pairs_per_crystal
         Atom pairs per crystal and epoch for the connectivity loss (:class:`PretrainDataset`).
+    connectivity, max_count, feature_loss, projector
+        Decoder and Barlow Twins choices (see :class:`CrysAtom`); the authors' code corresponds
+        to ``connectivity="normalized", max_count=5, feature_loss="bce", projector=True``.
     radius, max_neighbors, gaussian_step, atom_features
         Graph settings (:func:`~course_lib.graphs.build_crystal_graph`; CGCNN's defaults).
     val_fraction
@@ -870,7 +1012,9 @@ def train_crysatom(
         torch.manual_seed(seed)
         model = CrysAtom(graphs_ds.atom_feature_dim, graphs_ds.edge_feature_dim, data.max_neighbors, dim=dim,
                          n_conv=n_conv, connectivity_hidden=connectivity_hidden,
-                         connectivity_layers=connectivity_layers, weights=weights, lambd=lambd)
+                         connectivity_layers=connectivity_layers, weights=weights, lambd=lambd,
+                         connectivity=connectivity, max_count=max_count, feature_loss=feature_loss,
+                         projector=projector)
     options = dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam", val_fraction=val_fraction,
                    test_fraction=0.0, seed=seed, device=device, amp=amp, checkpoint_dir=checkpoint_dir,
                    resume=resume, progress=progress, num_workers=num_workers, restore_best=val_fraction > 0)

@@ -19,6 +19,8 @@ from course_lib.crysatom import (
 
     edge_count_matrix,
     element_vectors,
+    loss_term_gradients,
+    majority_class_rate,
     mask_atoms,
     mask_edges,
     masked_count,
@@ -263,6 +265,89 @@ def test_model_losses_and_errors(graphs):
         CrysAtom(weights=(1, 1))
     with pytest.raises(TypeError, match="PretrainDataset"):
         CrysAtomTrainer(small, graphs)
+
+
+@pytest.fixture(scope="module")
+def dielectric48_cgcnn_graphs():
+    """48 matbench_dielectric crystals with CGCNN's graph settings (radius 8 A, 12 neighbours)."""
+    from course_lib.data import load_dataset
+
+    df = load_dataset("matbench_dielectric", limit=48, progress=False)
+    return CrystalGraphDataset(df["structure"], radius=8.0, max_neighbors=12, progress=False)
+
+
+def _short_pretraining(graphs, connectivity, epochs):
+    data = PretrainDataset(graphs, seed=0)
+    torch.manual_seed(0)
+    model = CrysAtom(graphs.atom_feature_dim, graphs.edge_feature_dim, 12, connectivity=connectivity)  # paper size
+    trainer = CrysAtomTrainer(model, data, epochs=epochs, batch_size=8, lr=1e-3, val_fraction=0.25, test_fraction=0.0,
+                              progress=False, restore_best=False)
+    history = trainer.fit()
+    model.train()
+    grads = loss_term_gradients(model, collate_pretrain([data[int(i)] for i in trainer.split[1]]))
+    return history, grads, majority_class_rate(data, trainer.split[1], model.max_count)
+
+
+def test_every_loss_term_trains_the_encoder(dielectric48_cgcnn_graphs):
+    """After a short pretraining at the paper's size, each of the three losses still sends gradient to the
+    encoder, and the connectivity decoder beats always predicting the most frequent edge count."""
+    history, grads, rate = _short_pretraining(dielectric48_cgcnn_graphs, "normalized", epochs=10)
+    assert all(g > 1e-2 * grads["feature"] for g in grads.values()), grads
+    assert max(history["val_accuracy"]) > rate + 0.02, (history["val_accuracy"], rate)
+    # the paper-text reading (sigmoid after the bilinear map) saturates: no gradient, majority class only
+    history, grads, rate = _short_pretraining(dielectric48_cgcnn_graphs, "sigmoid", epochs=6)
+    assert grads["connectivity"] < 1e-6 * grads["feature"] and grads["barlow_twins"] > 0.1 * grads["feature"]
+    assert max(history["val_accuracy"]) <= rate + 1e-9
+
+
+def test_loss_term_gradients_by_autograd(graphs):
+    torch.manual_seed(0)
+    model = CrysAtom(graphs.atom_feature_dim, graphs.edge_feature_dim, 8, dim=8, n_conv=1, connectivity_hidden=4)
+    data = PretrainDataset(graphs)
+    batch = collate_pretrain([data[i] for i in range(4)])
+    grads = loss_term_gradients(model, batch)
+    model.zero_grad()
+    model(batch)["connectivity"].backward()
+    by_hand = math.sqrt(sum(float((p.grad ** 2).sum()) for n, p in model.named_parameters()
+                            if n.startswith(("embedding.", "convs.")) and p.grad is not None))
+    assert grads["connectivity"] == pytest.approx(by_hand, rel=1e-6)
+    # majority rate by hand on the validation views of crystals 0..3
+    counts = np.concatenate([data[i]["pair_counts"] for i in range(4)])
+    assert majority_class_rate(data, range(4)) == pytest.approx(np.bincount(counts).max() / len(counts))
+    assert majority_class_rate(data, range(4), max_count=0) == 1.0
+
+
+def test_decoder_options(graphs):
+    torch.manual_seed(0)
+    kw = dict(dim=8, n_conv=1, connectivity_hidden=4)
+    data = PretrainDataset(graphs)
+    batch = collate_pretrain([data[i] for i in range(4)])
+    code = CrysAtom(graphs.atom_feature_dim, graphs.edge_feature_dim, 8, max_count=5, feature_loss="bce",
+                    projector=True, **kw)
+    assert code.connectivity_ffn[-1].out_features == 6 and "6 edge-count classes" in repr(code)
+    out = code(batch)
+    h = code.encode(batch.graph)
+    x = batch.graph.atom_features
+    assert out["feature"].item() == pytest.approx(
+        torch.nn.functional.binary_cross_entropy_with_logits(code.feature_decoder(h), x).item(), rel=1e-6)
+    labels = batch.pair_counts.clamp(max=5)
+    logits = code.connectivity_logits(h, batch.pairs)
+    assert out["connectivity"].item() == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(),
+                                                       rel=1e-6)
+    # normalised head: scaling the atom vectors does not change the logits
+    assert torch.allclose(code.connectivity_logits(3.0 * h, batch.pairs), logits, atol=1e-6)
+    z = code.crystal_vectors(batch.view1)
+    assert z.shape == (4, 128) and torch.allclose(z.norm(dim=1), torch.ones(4), atol=1e-6)
+    with pytest.raises(ValueError, match="connectivity must be"):
+        CrysAtom(connectivity="tanh")
+    with pytest.raises(ValueError, match="feature_loss must be"):
+        CrysAtom(feature_loss="l1")
+    scaled = CrystalGraphDataset.__new__(CrystalGraphDataset)
+    bad = collate_pretrain([data[i] for i in range(2)])
+    bad.graph.atom_features = bad.graph.atom_features * 3
+    with pytest.raises(ValueError, match=r"needs atom features in \[0, 1\]"):
+        code(bad)
+    del scaled
 
 
 TINY = dict(dim=16, n_conv=2, connectivity_hidden=16, batch_size=8, lr=0.01, val_fraction=0.2,
