@@ -55,13 +55,19 @@ c.OverwriteCells.add_missing_cells = True
 # a copied graded cell no longer stops the whole notebook from being graded (jupyter/nbgrader#1083),
 # and a deleted test cell is restored even when the cell before it was deleted too.
 # (course_lib must be importable where nbgrader runs: it is installed in the hub image.)
-c.Autograde.sanitize_preprocessors = [
-    "nbgrader.preprocessors.ClearOutput",
-    "course_lib.grading.preprocessors.RobustDeduplicateIds",
-    "nbgrader.preprocessors.OverwriteKernelspec",
-    "course_lib.grading.preprocessors.RobustOverwriteCells",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
+# Executing and scoring, with two more fixes (course_lib/grading/preprocessors.py): a cell that
+# kills the kernel or cannot be interrupted fails its own part only (the kernel is restarted and
+# grading goes on), and a test cell that raised, or shows a result that is not a number, scores 0.
+# The feedback sent back to students leaves out the hidden tests (and tracebacks that quote them).
+from course_lib.grading.course import (  # noqa: E402
+    AUTOGRADE_PREPROCESSORS,
+    FEEDBACK_PREPROCESSORS,
+    SANITIZE_PREPROCESSORS,
+)
+
+c.Autograde.sanitize_preprocessors = SANITIZE_PREPROCESSORS
+c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
+c.GenerateFeedback.preprocessors = FEEDBACK_PREPROCESSORS
 # nbgrader fails a test cell that writes anything to stderr. Warnings (a DeprecationWarning of a
 # library, a RuntimeWarning of the student's code) say nothing about whether the tests passed, so
 # stderr outputs that contain a warning are removed before grading; other stderr output still fails.

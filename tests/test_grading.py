@@ -138,7 +138,34 @@ def _submissions(folder: Path) -> dict[str, Path]:
         _cell(nb, part)["source"] = "# tests removed\npass\n"
     variants["tampered"] = nb
 
+    # issue 17 part 4: one function ends the kernel when the tests call it, one ignores the
+    # interrupt at the time limit, one crashes the interpreter (each used to zero the notebook)
+    nb = copy.deepcopy(solution)
+    _insert_in_body(_cell(nb, "part1_one_hot_solution"), "import os\nos._exit(3)")
+    variants["exit_in_test"] = nb
+    nb = copy.deepcopy(solution)
+    _insert_in_body(_cell(nb, "part1_one_hot_solution"),
+                    "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass")
+    variants["unkillable"] = nb
+    nb = copy.deepcopy(solution)
+    _insert_in_body(_cell(nb, "part6_cosine_similarity_solution"), "import ctypes\nctypes.string_at(0)")
+    variants["segfault"] = nb
+
+    # issue 17 part 1: every function shows a result through sys.displayhook, then raises; nbgrader
+    # took a result it cannot read as a number (and any number) as the cell's score
+    nb = copy.deepcopy(exercise)
+    for k, part in enumerate(AUTO_PARTS):
+        shown = "'x'" if k % 2 == 0 else str(AUTO_PARTS[part])
+        _cell(nb, f"{part}_solution")["source"] = _text(_cell(nb, f"{part}_solution")).replace(
+            "    raise NotImplementedError()",
+            f"    import sys\n    sys.displayhook({shown})\n    raise ValueError('nothing implemented')")
+    variants["displayhook"] = nb
+
     variants["corrupt"] = '{"cells": [ this is not JSON'
+
+    nb = copy.deepcopy(solution)  # issue 17 part 6: an answer cell made a 50-point grade cell
+    _cell(nb, "part1_one_hot_solution")["metadata"]["nbgrader"].update(grade=True, points=50)
+    variants["extra_grade"] = nb
 
     paths = {"solution": SOLUTION, "student": EXERCISE}
     for name, content in variants.items():
@@ -160,6 +187,7 @@ def reports(submissions):
 
     special = {
         "loop": {"timeout": LOOP_TIMEOUT},
+        "unkillable": {"timeout": LOOP_TIMEOUT},
         # a student checking their work without solutions/: only the visible tests exist
         "self_check": {"source": ROOT / "exercises"},
     }
@@ -170,7 +198,8 @@ def reports(submissions):
         report = grade_notebook(path, ASSIGNMENT, root=ROOT, **special.get(name, {}))
         return name, (report, time.monotonic() - started)
 
-    order = ["loop"] + [n for n in submissions if n != "loop"] + ["self_check"]  # slowest first
+    slow = ["loop", "unkillable", "exit_in_test", "segfault", "dead_kernel"]
+    order = slow + [n for n in submissions if n not in slow] + ["self_check"]  # slowest first
     with ThreadPoolExecutor(max_workers=3) as pool:
         return dict(pool.map(grade, order))
 
@@ -219,6 +248,64 @@ def test_hidden_tests_are_seeded_per_student_and_part(assignment):
             assert "fresh_rng()" not in hidden and "secrets" not in hidden, _grade_id(cell)
             if "rng" in hidden:
                 assert f'hidden_rng("{_grade_id(cell)}")' in hidden, _grade_id(cell)
+
+
+def _assignment_cells(assignment: str):
+    """(solution code cells, test cells) of an assignment's source notebooks, with grade ids."""
+    for source in sorted((find_course(ROOT).source_root / assignment).glob("*.ipynb")):
+        yield _load(source)["cells"]
+
+
+@pytest.mark.parametrize("assignment", ALL_ASSIGNMENTS)
+def test_every_test_assert_says_what_was_expected(assignment):
+    for cells in _assignment_cells(assignment):
+        for cell in cells:
+            meta = cell["metadata"].get("nbgrader", {})
+            if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution"):
+                bare = [n.lineno for n in ast.walk(ast.parse(_text(cell)))
+                        if isinstance(n, ast.Assert) and n.msg is None]
+                assert not bare, f"{meta['grade_id']}: asserts without a message on lines {bare}"
+
+
+def _called_names(tree: ast.AST) -> set[str]:
+    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+@pytest.mark.parametrize("assignment", ALL_ASSIGNMENTS)
+def test_each_part_is_tested_with_the_reference_for_earlier_steps(assignment):
+    """Issue 17 part 3: a function of another part that a test cell (or the part's own solution)
+    calls is replaced by the course's version in that cell (reference_steps), so partial credit
+    cannot cascade."""
+    for cells in _assignment_cells(assignment):
+        owner: dict[str, str] = {}  # function name -> grade id of the solution cell defining it
+        for cell in cells:
+            meta = cell["metadata"].get("nbgrader", {})
+            if meta.get("solution") and cell["cell_type"] == "code":
+                for n in ast.walk(ast.parse(_text(cell))):
+                    if isinstance(n, ast.FunctionDef):
+                        owner[n.name] = meta["grade_id"]
+        own: set[str] = set()  # functions of the part whose test cell comes next
+        own_calls: set[str] = set()
+        for cell in cells:
+            meta = cell["metadata"].get("nbgrader", {})
+            if cell["cell_type"] != "code" or not meta.get("grade_id"):
+                continue
+            tree = ast.parse(_text(cell))
+            if meta.get("solution"):
+                own |= {f for f, g in owner.items() if g == meta["grade_id"]}
+                own_calls |= _called_names(tree)
+                continue
+            if not meta.get("grade"):
+                continue
+            used = {f for f in (_called_names(tree) | own_calls) if f in owner and f not in own}
+            replaced: set[str] = set()
+            for n in ast.walk(tree):
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "reference_steps":
+                    assert n.args[1].value == assignment, meta["grade_id"]
+                    replaced |= {a.value for a in n.args[2:]}
+            assert used <= replaced, (
+                f"{meta['grade_id']}: uses {sorted(used - replaced)} of other parts without reference_steps")
+            own, own_calls = set(), set()
 
 
 def _first_statement(code: str) -> ast.stmt:
@@ -397,10 +484,102 @@ def test_duplicated_cells_are_graded_once(reports):
 
 
 def test_dead_kernel(reports):
+    """Issue 17 part 4: an answer cell that ends the kernel fails its own part only (the kernel is
+    restarted, the cells above run again, grading goes on); it used to give 0 and graded false."""
     report, _ = reports["dead_kernel"]
-    assert not report.graded and report.score == 0
-    assert any("kernel died" in e for e in report.errors)
-    assert all(p.points == 0 and "not graded" in p.error for p in report.parts)
+    assert report.graded
+    assert any("solution cell 'part2_atomic_fractions_solution'" in e and "kernel died" in e
+               for e in report.errors)
+    assert _passed(report) == set(AUTO_PARTS) - {"part2_atomic_fractions"}
+    assert report.score == FULL - AUTO_PARTS["part2_atomic_fractions"]
+
+
+@pytest.mark.parametrize("name, part, words", [
+    ("exit_in_test", "part1_one_hot", "kernel died while running this cell"),
+    ("segfault", "part6_cosine_similarity", "kernel died while running this cell"),
+    ("unkillable", "part1_one_hot", "could not be interrupted"),
+])
+def test_a_part_that_kills_the_kernel_fails_alone(reports, name, part, words):
+    report, _ = reports[name]
+    assert report.graded, report.errors
+    assert words in report.part(part).error
+    assert _passed(report) == set(AUTO_PARTS) - {part}
+    assert report.score == FULL - AUTO_PARTS[part]
+
+
+def test_results_shown_by_failing_tests_score_zero(reports):
+    """Issue 17 part 1: sys.displayhook('x') (or a number) then an error gave 16/16; now 0."""
+    report, _ = reports["displayhook"]
+    assert report.graded and report.score == 0
+    assert all(not p.passed and "nothing implemented" in p.error for p in _auto(report).values())
+
+
+FEEDBACK_SCRIPT = """
+import sys
+from traitlets.config.loader import PyFileConfigLoader
+from nbgrader.converters import GenerateFeedback
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.utils import capture_log
+config = PyFileConfigLoader("nbgrader_config.py", path=sys.argv[1]).load_config()
+coursedir = CourseDirectory(config=config)
+coursedir.assignment_id = sys.argv[2]
+coursedir.student_id = "student"
+app = GenerateFeedback(coursedir=coursedir, config=config)
+app.force = True
+result = capture_log(app)
+print(result["log"], result.get("error") or "")
+sys.exit(0 if result["success"] else 1)
+"""
+
+
+def test_feedback_leaves_out_the_hidden_tests(submissions, tmp_path):
+    """Issue 17 part 1: nbgrader's feedback HTML showed the hidden tests' code."""
+    course = tmp_path / "course"
+    report = grade_notebook(submissions["errors"], ASSIGNMENT, root=ROOT, keep=course)
+    assert "hidden test" in report.part("part1_one_hot").error  # a hidden test failed
+    from course_lib.grading.grader import _write_config
+
+    _write_config(course, find_course(ROOT), report.cell_timeout)  # the kept course, at its new place
+    run = subprocess.run([sys.executable, "-c", FEEDBACK_SCRIPT, str(course), ASSIGNMENT], cwd=course,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    html = (course / "feedback" / "student" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text(encoding="utf-8")
+    assert "one_hot(&#39;H&#39;) should have shape" in html or "one_hot('H') should have shape" in html
+    assert "differs from the reference (hidden test" in html  # the failure message is kept
+    for hidden in ("HIDDEN TESTS", "hidden_rng", "reference.one_hot", "composition_features"):
+        assert hidden not in html, hidden
+
+
+def test_strict_auto_score():
+    from nbformat.v4 import new_code_cell, new_output
+
+    from course_lib.grading.preprocessors import strict_auto_score
+
+    def cell(*outputs):
+        c = new_code_cell("pass", outputs=list(outputs))
+        c.metadata["nbgrader"] = {"grade": True, "solution": False, "points": 3, "grade_id": "t"}
+        return c
+
+    def result(text):
+        return new_output("execute_result", data={"text/plain": text}, execution_count=1)
+
+    error = new_output("error", ename="ValueError", evalue="no", traceback=[])
+    assert strict_auto_score(cell()) == 3.0
+    assert strict_auto_score(cell(new_output("stream", name="stdout", text="ok\n"))) == 3.0
+    assert strict_auto_score(cell(result("1.5"))) == 1.5  # nbgrader's partial credit
+    assert strict_auto_score(cell(result("'x'"))) == 0.0  # nbgrader: full credit
+    assert strict_auto_score(cell(result("3"), error)) == 0.0  # nbgrader: 3
+    assert strict_auto_score(cell(result("7"))) == 0.0  # more than the points
+    assert strict_auto_score(cell(result("1"), result("2"))) == 0.0
+    assert strict_auto_score(cell(new_output("stream", name="stderr", text="oops"))) == 0.0
+
+
+def test_grade_flag_added_to_an_answer_cell_is_reported_and_ignored(reports):
+    """nbgrader 0.9.6 failed the whole grading with a hidden MissingEntry (score 0, not graded)."""
+    report, _ = reports["extra_grade"]
+    assert report.graded and report.score == report.max_score == FULL
+    assert any("'grade' flag of cell 'part1_one_hot_solution' was changed" in e for e in report.errors)
+    assert [p.id for p in report.parts] == list(AUTO_PARTS) + [MANUAL_PART]
 
 
 def test_edited_test_cells_are_restored(reports):
@@ -541,6 +720,56 @@ def test_hidden_rng_depends_on_assignment_student_and_part_only(tmp_path, monkey
     assert hidden_rng("part1_one_hot")[1] == student_seed("bob", "ch02_embeddings/part1_one_hot")
     with pytest.raises(ValueError, match="grade id"):
         hidden_rng("")
+
+
+def test_reference_steps_replace_and_restore():
+    from course_lib.grading.testing import reference_steps
+
+    def cutoff_function(r, r_cut):  # a wrong student version
+        return 0 * r
+
+    namespace = {"cutoff_function": cutoff_function}
+    with pytest.raises(AssertionError):
+        with reference_steps(namespace, "ch05_acsf", "cutoff_function", "g2_of_atom"):
+            assert np.isclose(namespace["cutoff_function"](1.0, 3.0), 0.75)  # (cos(pi/3) + 1) / 2
+            assert_close(namespace["g2_of_atom"]([[0, 0, 0], [1.0, 0, 0]], ["H", "O"], 0, "O", 0.0, 0.0, 3.0),
+                         0.75, "G1 of one neighbour at 1 angstrom")
+            raise AssertionError("a failing test")
+    assert namespace == {"cutoff_function": cutoff_function}  # restored, the absent one removed
+    with pytest.raises(ValueError, match="no reference step"):
+        with reference_steps(namespace, "ch05_acsf", "acsf"):
+            pass
+    with pytest.raises(ValueError, match="no reference steps for assignment"):
+        with reference_steps(namespace, "ch99_none", "x"):
+            pass
+
+
+def _with_body(assignment: str, grade_id: str, code: str) -> dict:
+    nb = _load(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
+    _insert_in_body(_cell(nb, grade_id), code)
+    return nb
+
+
+def test_one_wrong_part_does_not_fail_the_later_parts(tmp_path):
+    """Issue 17 part 3: ch05 with only cutoff_function wrong scored 2/13, ch04 with coulomb
+    unanswered 8/12; each later part is now tested with the course's earlier steps."""
+    cases = {
+        "ch05_acsf": ("part1_cutoff", _with_body("ch05_acsf", "part1_cutoff_solution",
+                      "r = np.asarray(r, dtype=float)\nreturn 0.5 * (np.cos(np.pi * r / r_cut) + 1.0)")),
+        "ch04_coulomb": ("part1_coulomb", _with_body("ch04_coulomb", "part1_coulomb_solution",
+                         "raise NotImplementedError()")),
+    }
+    for assignment, (_, nb) in cases.items():
+        (tmp_path / f"{assignment}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reports = dict(zip(cases, pool.map(
+            lambda a: grade_notebook(tmp_path / f"{a}.ipynb", a, root=ROOT), cases)))
+    for assignment, (wrong, _) in cases.items():
+        report = reports[assignment]
+        assert report.graded
+        failed = {p.id for p in report.parts if p.kind == "auto" and not p.passed}
+        assert failed == {wrong}, (assignment, report.to_json())
+        assert report.score == report.max_score - report.part(wrong).max_points
 
 
 RARE_ELEMENTS_WRONG = """

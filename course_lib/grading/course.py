@@ -21,6 +21,36 @@ CONFIG_FILE = "nbgrader_config.py"
 IGNORED = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
 
 
+#: ``Autograde.sanitize_preprocessors`` of the course (nbgrader's, with the classes of
+#: :mod:`course_lib.grading.preprocessors`).
+SANITIZE_PREPROCESSORS = [
+    "nbgrader.preprocessors.ClearOutput",
+    "course_lib.grading.preprocessors.RobustDeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "course_lib.grading.preprocessors.RobustOverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+#: ``Autograde.autograde_preprocessors`` of the course (nbgrader's, with the classes of
+#: :mod:`course_lib.grading.preprocessors`).
+AUTOGRADE_PREPROCESSORS = [
+    "course_lib.grading.preprocessors.RecoveringExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "course_lib.grading.preprocessors.StrictSaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+#: ``GenerateFeedback.preprocessors`` of the course: nbgrader's, and the hidden tests removed.
+FEEDBACK_PREPROCESSORS = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "course_lib.grading.preprocessors.ClearHiddenTestsFromFeedback",
+]
+
+
 class CourseError(Exception):
     """A problem with the course layout or the command line: unknown assignment, missing file."""
 

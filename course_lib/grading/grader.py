@@ -28,8 +28,19 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .course import IGNORED, CourseError, CourseLayout, find_course, notebooks_of
+from .course import (
+    AUTOGRADE_PREPROCESSORS,
+    IGNORED,
+    SANITIZE_PREPROCESSORS,
+    CourseError,
+    CourseLayout,
+    find_course,
+    notebooks_of,
+)
 from .testing import ASSIGNMENT_VARIABLE, STUDENT_VARIABLE
+
+#: ``ename`` of the error output the course's Execute gives a cell that killed the kernel.
+KERNEL_DIED = "DeadKernelError"
 
 __all__ = ["GradeReport", "PartResult", "grade_notebook"]
 
@@ -274,6 +285,9 @@ _LOG_NOTES = [
      "cell '{0}' was changed from a {1} cell to a {2} cell; nbgrader changed it back"),
     (re.compile(r"Attribute 'locked' for cell (\S+) has changed"),
      "the locked flag of cell '{0}' was changed; nbgrader restored it"),
+    (re.compile(r"Attribute '(grade|solution|task)' for cell (\S+) has changed! \(should be: (\w+), got: (\w+)\)"),
+     "the '{0}' flag of cell '{1}' was changed to {3} in the submission (edited metadata); the cell "
+     "was graded as in the source ({0}: {2}) and the change ignored"),
     (re.compile(r"Attribute 'points' for cell (\S+) has changed! \(should be: ([\d.]+)"),
      "the points of cell '{0}' were changed; nbgrader used the original {1}"),
     (re.compile(r"Cell with id '(\S+)' exists multiple times"),
@@ -324,6 +338,12 @@ def _cell_problem(cell: dict, timeout: int) -> str | None:
     """Why an executed cell failed (error output, time-out or stderr), or None if it ran cleanly."""
     outputs = cell.get("outputs") or []
     errors = [o for o in outputs if o.get("output_type") == "error"]
+    died = [o for o in errors if o.get("ename") == KERNEL_DIED]
+    if died:
+        return _clean(_joined(died[0].get("evalue")))
+    stuck = [o for o in errors if o.get("ename") == "CellTimeoutError" and o.get("evalue")]
+    if stuck:
+        return "timed out: " + _clean(_joined(stuck[0].get("evalue")))
     if any(o.get("ename") == "CellTimeoutError" for o in errors):
         return (
             f"timed out: the cell was still running after {timeout} s and was interrupted "
@@ -445,13 +465,8 @@ def _write_config(tmp: Path, layout: CourseLayout | None, cell_timeout: int) -> 
         f"c.CourseDirectory.db_url = {'sqlite:///' + str(tmp / 'gradebook.db')!r}",
         f"c.Execute.timeout = {int(cell_timeout)}",
         "c.Execute.interrupt_on_timeout = True",
-        "c.Autograde.sanitize_preprocessors = [",
-        "    'nbgrader.preprocessors.ClearOutput',",
-        "    'course_lib.grading.preprocessors.RobustDeduplicateIds',",
-        "    'nbgrader.preprocessors.OverwriteKernelspec',",
-        "    'course_lib.grading.preprocessors.RobustOverwriteCells',",
-        "    'nbgrader.preprocessors.CheckCellMetadata',",
-        "]",
+        f"c.Autograde.sanitize_preprocessors = {SANITIZE_PREPROCESSORS!r}",
+        f"c.Autograde.autograde_preprocessors = {AUTOGRADE_PREPROCESSORS!r}",
     ]
     (tmp / "nbgrader_config.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -1,8 +1,11 @@
-"""Two of nbgrader's autograding preprocessors, with fixes for how nbgrader 0.9.6 handles damaged
-submissions.
+"""nbgrader's autograding preprocessors, with fixes for how nbgrader 0.9.6 handles damaged or
+hostile submissions.
 
-The course's ``nbgrader_config.py`` puts these in place of nbgrader's own classes in
-``Autograde.sanitize_preprocessors``; everything else about autograding is nbgrader's.
+The course's ``nbgrader_config.py`` (and the single-notebook grader) puts these in place of
+nbgrader's own classes in ``Autograde.sanitize_preprocessors`` and
+``Autograde.autograde_preprocessors`` (the lists ``SANITIZE_PREPROCESSORS`` and
+``AUTOGRADE_PREPROCESSORS`` of :mod:`course_lib.grading.course`); everything else about
+autograding is nbgrader's.
 
 - :class:`RobustDeduplicateIds`: when a student copies a graded cell, nbgrader keeps the last copy
   and strips the nbgrader metadata of the others, but it leaves an empty ``nbgrader`` dictionary
@@ -17,16 +20,56 @@ The course's ``nbgrader_config.py`` puts these in place of nbgrader's own classe
   (or before the nearest following one), so the rest of the notebook is still graded. A cell whose
   grade id is not in the source (a student edited the metadata, or pasted a cell from another
   notebook) loses its nbgrader metadata and runs as an ordinary cell; nbgrader 0.9.6 removes only
-  the grade id, and its metadata check then rejects the whole notebook.
+  the grade id, and its metadata check then rejects the whole notebook. A cell whose ``grade``,
+  ``solution`` or ``task`` flag was changed (say ``grade: true, points: 50`` added to an answer
+  cell) gets the source's flags back, with a warning; nbgrader 0.9.6 looks the changed cell up as
+  a grade cell, fails with ``MissingEntry`` and grades nothing.
+- :class:`RecoveringExecute`: nbgrader stops grading the whole notebook when the kernel dies
+  (``os._exit``, a segfault, running out of memory) or a cell cannot be interrupted at the time
+  limit (a loop that ignores ``KeyboardInterrupt``), and the submission scores 0. Here the cell
+  gets an error output saying so, the kernel is restarted, the code cells above it other than
+  test cells are run again (so the functions of the other parts exist again) and grading goes on
+  with the next cell: only the part whose cell killed the kernel loses its points.
+- :class:`StrictSaveAutoGrades`: nbgrader takes a test cell's ``execute_result`` as its partial
+  credit, reads one it cannot parse as a number as full credit, and looks at it before any error
+  of the same cell; so a student function that calls ``sys.displayhook('x')`` and then raises
+  earned full marks. Here a test cell with an error (or other stderr output) scores 0, and an
+  output that is not a number between 0 and the cell's points scores 0 too.
+- :class:`ClearHiddenTestsFromFeedback`: the autograded notebook holds the restored test cells
+  with their hidden tests, and nbgrader's feedback HTML shows them, and their code again in the
+  tracebacks. This step of ``GenerateFeedback.preprocessors`` removes the hidden-test regions and
+  cuts every traceback of a test cell to its last line (the error and its message).
 """
 
 from __future__ import annotations
 
+import copy
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
+from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import MissingEntry
-from nbgrader.preprocessors import DeduplicateIds, OverwriteCells
+from nbgrader.preprocessors import (
+    ClearHiddenTests,
+    DeduplicateIds,
+    Execute,
+    OverwriteCells,
+    SaveAutoGrades,
+)
+from traitlets import Integer
 
-__all__ = ["RobustDeduplicateIds", "RobustOverwriteCells"]
+from .grader import KERNEL_DIED
+
+__all__ = [
+    "ClearHiddenTestsFromFeedback",
+    "RecoveringExecute",
+    "RobustDeduplicateIds",
+    "RobustOverwriteCells",
+    "StrictSaveAutoGrades",
+    "strict_auto_score",
+]
+
 
 
 def _make_ordinary(cell) -> None:
@@ -74,7 +117,25 @@ class RobustOverwriteCells(OverwriteCells):
                 self.log.warning("Cell '%s' does not exist in the database", grade_id)
                 _make_ordinary(cell)
                 return cell, resources
+            self._restore_flags(cell, grade_id)
         return super().preprocess_cell(cell, resources, cell_index)
+
+    def _restore_flags(self, cell, grade_id: str) -> None:
+        """Give a known cell the source's grade/solution/task flags (and drop points it should not have)."""
+        meta = cell.metadata.nbgrader
+        finders = {"grade": self.gradebook.find_grade_cell, "solution": self.gradebook.find_solution_cell,
+                   "task": self.gradebook.find_task_cell}
+        for flag, find in finders.items():
+            try:
+                find(grade_id, self.notebook_id, self.assignment_id)
+                should = True
+            except MissingEntry:
+                should = False
+            if bool(meta.get(flag, False)) != should:
+                self.report_change(grade_id, flag, should, bool(meta.get(flag, False)))
+                meta[flag] = should
+        if not (meta.get("grade") or meta.get("task")):
+            meta.pop("points", None)
 
     def add_missing_grade_cells(self, nb, resources):
         """Put every grade cell missing from ``nb`` back, next to its neighbours in the source."""
@@ -118,3 +179,138 @@ class RobustOverwriteCells(OverwriteCells):
                     source_cells[task_cell.name], task_cell.max_score, is_task=True
                 ))
         return nb, resources
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def _timed_out(cell) -> bool:
+    return any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError"
+               for o in cell.get("outputs", []))
+
+
+class RecoveringExecute(Execute):
+    """:class:`nbgrader.preprocessors.Execute` that goes on after a dead or stuck kernel."""
+
+    max_restarts = Integer(
+        20, help="Most kernel restarts for one notebook; after that a dead kernel ends grading."
+    ).tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        """Execute the notebook (see :meth:`preprocess_cell` for what happens after a crash)."""
+        self._restarts = 0
+        self._skip: set[int] = set()
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        """Run one cell; if it kills the kernel or cannot be interrupted, restart and recover."""
+        self._check_assign_resources(resources)
+        try:
+            cell = self.execute_cell(cell, index, store_history=True)
+        except DeadKernelError:
+            cell.outputs.append(_error(KERNEL_DIED, (
+                "the kernel died while running this cell (the code ended or crashed the Python "
+                "process, or ran out of memory); it was restarted and grading went on with the "
+                "next cell")))
+        except CellTimeoutError:
+            cell.outputs.append(_error("CellTimeoutError", (
+                f"the cell was still running after {self.timeout} s and could not be interrupted; "
+                "the kernel was restarted and grading went on with the next cell")))
+        else:
+            if not _timed_out(cell):
+                return cell, self.resources
+        self.nb.cells[index] = cell
+        self._recover(index)
+        return cell, self.resources
+
+    def _restart(self) -> None:
+        self._restarts += 1
+        if self._restarts > self.max_restarts:
+            raise DeadKernelError(f"the kernel was restarted {self.max_restarts} times; giving up")
+        self.log.warning("Restarting the kernel (restart %d)", self._restarts)
+        try:
+            run_sync(self.km.shutdown_kernel)(now=True)
+        except Exception as exc:  # already dead
+            self.log.debug("shutting the old kernel down: %s", exc)
+        run_sync(self._async_cleanup_kernel)()
+        self.km = self.create_kernel_manager()
+        run_sync(self.async_start_new_kernel)()
+        run_sync(self.async_start_new_kernel_client)()
+
+    def _recover(self, index: int) -> None:
+        """Restart the kernel and run the code cells before ``index`` again, except test cells
+        and cells that killed the kernel (the outputs of the re-runs are discarded)."""
+        self._skip.add(index)
+        while True:
+            self._restart()
+            current = None
+            try:
+                for j in range(index):
+                    original = self.nb.cells[j]
+                    if (j in self._skip or original.cell_type != "code"
+                            or (utils.is_grade(original) and not utils.is_solution(original))):
+                        continue
+                    current, replay = j, copy.deepcopy(original)
+                    try:
+                        self.execute_cell(replay, j, store_history=False)
+                    finally:
+                        self.nb.cells[j] = original
+                    if _timed_out(replay):
+                        raise CellTimeoutError(f"cell {j} timed out again")
+                return
+            except (DeadKernelError, CellTimeoutError):
+                self._skip.add(current)
+
+
+def strict_auto_score(cell) -> float | None:
+    """The autograded score of a grade cell: nbgrader's rule, made strict for test cells.
+
+    A test (code) cell scores 0 if any output is an error or other stderr output, its partial
+    credit if it shows a number between 0 and its points as result, 0 for any other result, and
+    its full points when it shows no result. Answer cells: as nbgrader decides.
+    """
+    if utils.is_solution(cell) or cell.cell_type != "code":
+        return utils.determine_grade(cell)[0]
+    max_points = float(cell.metadata["nbgrader"]["points"])
+    outputs = cell.get("outputs", [])
+    if any(o.get("output_type") == "error"
+           or (o.get("output_type") == "stream" and o.get("name") == "stderr") for o in outputs):
+        return 0.0
+    results = [o for o in outputs if o.get("output_type") == "execute_result"]
+    if not results:
+        return max_points
+    if len(results) > 1:
+        return 0.0
+    text = results[0].get("data", {}).get("text/plain", "")
+    text = "".join(text) if isinstance(text, list) else str(text)
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return 0.0
+    return value if 0.0 <= value <= max_points else 0.0
+
+
+class StrictSaveAutoGrades(SaveAutoGrades):
+    """:class:`nbgrader.preprocessors.SaveAutoGrades` with :func:`strict_auto_score`."""
+
+    def _add_score(self, cell, resources) -> None:
+        grade = self.gradebook.find_grade(
+            cell.metadata["nbgrader"]["grade_id"], self.notebook_id, self.assignment_id, self.student_id
+        )
+        grade.auto_score = strict_auto_score(cell)
+        grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+        self.gradebook.db.commit()
+
+
+class ClearHiddenTestsFromFeedback(ClearHiddenTests):
+    """Remove the hidden tests, and the tracebacks that quote them, from the feedback notebook."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        """Drop a grade cell's hidden-test region and reduce its tracebacks to ``ename: evalue``."""
+        if utils.is_grade(cell) and cell.cell_type == "code":
+            self._remove_hidden_test_region(cell)
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error":
+                    output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+        return cell, resources

@@ -2,6 +2,9 @@
 
 Convention for every hidden test: ``rng, seed = hidden_rng("<grade id of the test cell>")`` (not
 ``fresh_rng()``), so that regrading the same notebook draws the same inputs and gives the same score.
+A test cell whose part uses an earlier part's function runs its tests inside
+``with reference_steps(globals(), "<assignment>", "<earlier function>", ...):`` (see
+:mod:`course_lib.grading.steps`), so one wrong part cannot fail the parts after it.
 
 Hidden tests compare a student's function with the reference implementation in :mod:`course_lib`
 on random inputs. The helpers here draw those inputs and produce failure messages that name
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .seed import student_seed
+from .steps import reference_steps
 
 __all__ = [
     "assert_close",
@@ -33,6 +37,7 @@ __all__ = [
     "random_composition",
     "random_crystal",
     "random_molecule",
+    "reference_steps",
 ]
 
 #: Environment variables through which the grader names the assignment and the student to the kernel.
