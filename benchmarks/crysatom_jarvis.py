@@ -48,6 +48,17 @@ Usage::
 
 ``--features crysatom`` uses the latest vectors, ``crysatom_epoch<N>`` those written after
 epoch N (``crysatom_vectors_epoch<N>.json``).
+
+``pretrain`` and ``downstream`` take ``--device`` (``cpu``, the default, or ``cuda``: the models
+and every batch go there, through the trainers' ``device``) and ``--amp`` (mixed precision,
+float16 autocast with gradient scaling; CUDA only, refused with ``--device cpu`` because the
+trainers ignore it on the CPU). On CUDA ``torch.cuda.synchronize()`` is called before every
+timestamp (start, each batch, each epoch), so that the recorded times include the queued GPU
+work. With ``--n`` and no cache of all parsed structures, only the subset's CIF files are parsed
+(and that subset is cached), which is what ``gpu_check.sh`` does on a fresh machine::
+
+    .venv/bin/python benchmarks/crysatom_jarvis.py pretrain --epochs 1 --n 20000 --jobs 16 --device cuda \\
+        --out runs/gpu_crysatom
 """
 
 from __future__ import annotations
@@ -70,7 +81,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _jarvis import connected, jarvis_structures, subset_rows  # noqa: E402
+from _jarvis import connected, device_words, jarvis_structures, subset_rows, training_device  # noqa: E402
 from _machine import machine_info, write_report  # noqa: E402
 
 N_JARVIS = 55723
@@ -108,10 +119,10 @@ def vectors_file(out: Path, label: str) -> Path:
 
 def load_data(n: int | None, jobs: int):
     """Targets and structures of the crystals used (all, or a seeded subset of ``n``), isolated-atom crystals out."""
-    df, structures, parse_seconds, cached = jarvis_structures(n_jobs=jobs)
+    rows = subset_rows(N_JARVIS, n, seed=0)
+    df, structures, parse_seconds, cached = jarvis_structures(n_jobs=jobs, rows=rows)
     if len(df) != N_JARVIS:
         raise RuntimeError(f"expected {N_JARVIS} JARVIS entries, found {len(df)}")
-    rows = subset_rows(len(df), n, seed=0)
     keep = connected(structures[i] for i in rows)
     rows = rows[keep]
     y = df[TARGET].to_numpy(dtype=float)[rows]
@@ -119,14 +130,30 @@ def load_data(n: int | None, jobs: int):
                                                      "n_dropped_isolated": int((~keep).sum())}
 
 
+def device_of(args) -> torch.device:
+    """The ``--device`` of a step, checked (with ``--amp``) before any data are read."""
+    try:
+        return training_device(args.device, args.amp)
+    except ValueError as err:
+        raise SystemExit(f"crysatom_jarvis.py {args.step}: {err}") from None
+
+
+def clock(device: torch.device) -> float:
+    """``time.perf_counter()`` after the GPU's queue is drained (on CUDA), for timing GPU work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 def pretrain(args) -> None:
     from course_lib.crysatom import train_crysatom
     from course_lib.data._paths import cache_dir
     from course_lib.graphs import CrystalGraphDataset
 
+    device = device_of(args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    info = machine_info("torch", "pymatgen")
+    info = {**machine_info("torch", "pymatgen"), "device": device_words(device, args.amp)}
     rows, structures, _, data_info = load_data(args.n, args.jobs)
     start = time.perf_counter()
     graphs = CrystalGraphDataset(structures, cache_dir=None if args.n else cache_dir() / "graphs",
@@ -144,12 +171,12 @@ def pretrain(args) -> None:
         prior = json.loads((out / "pretrain.json").read_text())
     batches: list[dict] = list(prior.get("batches", []))
     offset = batches[-1]["seconds"] if batches else 0.0
-    t0 = time.perf_counter()
+    t0 = clock(device)
 
     def log_batch(module, inputs, result):  # global forward hook: the loss of every training batch
         if isinstance(module, CrysAtom) and module.training:
-            batches.append({"batch": len(batches) + 1, "seconds": offset + time.perf_counter() - t0,
-                            **{k: float(result[k].detach()) for k in ("loss", "feature", "connectivity", "barlow_twins")}})
+            losses = {k: float(result[k].detach()) for k in ("loss", "feature", "connectivity", "barlow_twins")}
+            batches.append({"batch": len(batches) + 1, "seconds": offset + clock(device) - t0, **losses})
             if len(batches) % 25 == 0:
                 b = batches[-1]
                 print(f"batch {b['batch']:5d}  {b['seconds']:7.0f} s  loss {b['loss']:.4f}  feature "
@@ -158,10 +185,10 @@ def pretrain(args) -> None:
 
     hook = torch.nn.modules.module.register_module_forward_hook(log_batch)
     epoch_times: list[float] = []
-    last = [time.perf_counter()]
+    last = [clock(device)]
 
     def per_epoch(trainer, record):
-        now = time.perf_counter()
+        now = clock(device)
         epoch_times.append(now - last[0])
         last[0] = now
         print(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, val loss {record['val_loss']:.4f}, "
@@ -169,12 +196,13 @@ def pretrain(args) -> None:
 
     try:
         emb, trainer = train_crysatom(graphs, dim=200, n_conv=5, epochs=args.epochs, batch_size=PRETRAIN_BATCH, lr=1e-3,
-                                      val_fraction=args.val_fraction, seed=0, progress=False,
+                                      val_fraction=args.val_fraction, seed=0, progress=False, device=str(device),
+                                      amp=args.amp,
                                       checkpoint_dir=out / "checkpoints", return_trainer=True,
                                       callbacks=[per_epoch], restore_best=False)
     finally:
         hook.remove()
-    vectors_seconds = time.perf_counter() - t0 - sum(epoch_times)
+    vectors_seconds = clock(device) - t0 - sum(epoch_times)
     history = trainer.history.to_dataframe().to_dict(orient="records")
     vectors = {s: [float(x) for x in v] for s, v in zip(emb.symbols, emb.matrix)}
     for label in ("crysatom", f"crysatom_epoch{trainer.epoch}"):
@@ -190,6 +218,23 @@ def pretrain(args) -> None:
     pace = f"{np.mean(epoch_times):.0f} s per epoch" if epoch_times else "nothing left to train"
     print(f"pretraining done: {trainer.epoch} epoch(s) in all, {len(epoch_times)} in this run ({pace}); vectors of {len(emb.symbols)} elements in {vectors_seconds:.0f} s",
           flush=True)
+    if args.markdown:
+        m = info
+        write_report([
+            "# CrysAtom pretraining on JARVIS-DFT: time per epoch", "",
+            f"Command: `{run['command']}`  ",
+            f"Date: {m['date']}; machine: {m['cpu']}, {m['cores']} logical CPUs, {m['device']}; Python {m['python']}, "
+            f"torch {m['torch']}; load at the start {m['load']}, at the end {run['load_end']} (1 / 5 / 15 min).", "",
+            f"Data: {'every crystal' if args.n is None else f'a random subset of {args.n:,} (seed 0)'} of "
+            f"`jarvis_dft3d_2021`, {len(graphs):,} crystals ({data_info['n_dropped_isolated']} left out with an isolated "
+            f"atom), {len(trainer.split[0]):,} for training; the paper's model (200-d vectors, 5 convolutions), batch "
+            f"size {PRETRAIN_BATCH}, {'mixed precision' if args.amp else 'float32'}, {args.threads} torch thread(s).", "",
+            "| epoch | seconds (validation loss included) | train loss | val loss |", "|---|---|---|---|",
+            *[f"| {r['epoch']} | **{s:.1f}** | {r['train_loss']:.4f} | {r['val_loss']:.4f} |"
+              for r, s in zip(history[-len(epoch_times):] if epoch_times else [], epoch_times)], "",
+            f"Structures {data_info['parse_seconds']:.0f} s ({'cache' if data_info['parse_cached'] else 'parsed'}), "
+            f"graphs {graph_seconds:.0f} s ({args.jobs} processes), element vectors {vectors_seconds:.0f} s.",
+        ], args.markdown)
 
 
 def low_data_split(n_all: int, n_train: int, n_val: int, n_test: int):
@@ -209,9 +254,10 @@ def low_data_split(n_all: int, n_train: int, n_val: int, n_test: int):
 def downstream(args) -> None:
     from course_lib.crysatom import compare_atom_features
 
+    device = device_of(args)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    info = machine_info("torch")
+    info = {**machine_info("torch"), "device": device_words(device, args.amp)}
     rows, structures, y, data_info = load_data(args.n, args.jobs)
     split = low_data_split(len(rows), args.n_train, args.n_val, args.n_test)
     # only the crystals some seed uses are featurised; indices are remapped onto that subset
@@ -229,12 +275,12 @@ def downstream(args) -> None:
             features[name] = {s: np.asarray(v) for s, v in vectors.items()}
         else:
             features[name] = name
-    start = time.perf_counter()
+    start = clock(device)
     table, runs = compare_atom_features(
         ([structures[i] for i in used], y[used]), target=TARGET, features=features, seeds=args.seeds,
-        epochs=args.epochs, batch_size=64, lr=1e-3, splits=local_split, device="cpu", progress=False,
-        return_runs=True, **GRAPH)
-    seconds = time.perf_counter() - start
+        epochs=args.epochs, batch_size=64, lr=1e-3, splits=local_split, device=str(device), progress=False,
+        return_runs=True, trainer_options={"amp": args.amp}, **GRAPH)
+    seconds = clock(device) - start
     tag = "-".join(args.features)
     _write_json(out / f"downstream-{tag}.json", {
         "command": _command(args.argv), "machine": info, "load_end": machine_info()["load"],
@@ -286,7 +332,7 @@ def report(args) -> None:
         *[f"- `{r['command']}`" for r in pruns],
         *[f"- `{p['command']}`" for p in parts],
         f"- `{_command(args.argv)}`", "",
-        f"Machine: {m['cpu']}, {m['cores']} logical CPUs, CPU only; Python {m['python']}, torch {m['torch']}. "
+        f"Machine: {m['cpu']}, {m['cores']} logical CPUs, {m.get('device', 'CPU only')}; Python {m['python']}, torch {m['torch']}. "
         "The other core ran other jobs during some runs; the load averages are in the pretraining table.", "",
         "## Pretraining", "",
         f"Data: {'every crystal' if pre['subset'] is None else 'a random subset (seed 0)'} of `jarvis_dft3d_2021`, {pre['n_crystals']:,} crystals ({pre['n_atoms']:,} atoms) after "
@@ -393,6 +439,7 @@ def main(argv=None) -> None:
     p = sub.add_parser("pretrain", help="pretrain CrysAtom, write the vectors")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--val-fraction", type=float, default=0.02)
+    p.add_argument("--markdown", type=Path, help="also write the time per epoch of this run here")
     d = sub.add_parser("downstream", help="train downstream CGCNNs with fixed atom features")
     d.add_argument("--features", nargs="+", default=["one_hot", "random", "cgcnn92", "crysatom"])
     d.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -409,6 +456,8 @@ def main(argv=None) -> None:
         q.add_argument("--n", type=int, default=None, help="a seeded random subset of this many crystals (default: all)")
         q.add_argument("--threads", type=int, default=1, help="torch threads")
         q.add_argument("--jobs", type=int, default=1, help="processes parsing CIFs (first run only) and building graphs")
+        q.add_argument("--device", default="cpu", help="cpu (default) or cuda: where the models and batches go")
+        q.add_argument("--amp", action="store_true", help="mixed precision (float16 autocast), with --device cuda only")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     {"pretrain": pretrain, "downstream": downstream, "report": report, "quick": quick}[args.step](args)
