@@ -244,7 +244,9 @@ class TrainingConfig:
         period is ``epochs``: the learning rate would climb back after the old end). A larger
         ``epochs`` without a schedule or with ``"multistep"`` trains on (the way to train longer);
         a changed ``batch_size`` is accepted with a warning (the run is then no longer the same
-        as an uninterrupted one).
+        as an uninterrupted one). A model with ``hparams`` (e.g. :class:`~course_lib.crysatom.CrysAtom`)
+        whose settings differ from the checkpoint's is refused, since same-shaped weights would
+        load silently; another architecture is refused with the checkpoint's ``model_config``.
     progress : bool
         Progress bar over epochs.
     """
@@ -333,6 +335,11 @@ def _targets_of(dataset) -> torch.Tensor:
     if t.numel() == 0:
         raise ValueError("the dataset has no targets; build it with targets=... to train")
     return t.reshape(len(dataset), -1)
+
+
+def _plain(value):
+    """Tuples and lists compare equal (a checkpoint stores a tuple setting as a list)."""
+    return list(value) if isinstance(value, (tuple, list)) else value
 
 
 def _check_finite_targets(targets: torch.Tensor, split) -> None:
@@ -625,6 +632,7 @@ class Trainer:
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "model_config": getattr(self.model, "config", None),
+            "model_hparams": getattr(self.model, "hparams", None),  # e.g. CrysAtom's settings
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict(),
@@ -676,6 +684,15 @@ class Trainer:
             raise ValueError(f"{path} was written for another dataset or split (seed, fractions); "
                              "use another checkpoint_dir or resume=False")
         self._check_resumed_config(path, state.get("config") or {})
+        saved_hp, now_hp = state.get("model_hparams"), getattr(self.model, "hparams", None)
+        if saved_hp is not None and now_hp is not None:
+            changed = {k: (saved_hp.get(k), v) for k, v in now_hp.items()
+                       if k in saved_hp and _plain(saved_hp[k]) != _plain(v)}
+            if changed:
+                listed = ", ".join(f"{k}={a!r} -> {b!r}" for k, (a, b) in changed.items())
+                raise ValueError(f"{path} was written by a model with other settings ({listed}); the weights would "
+                                 "load but mean something else. Build the model with the checkpoint's settings, or "
+                                 "use another checkpoint_dir or resume=False")
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as err:

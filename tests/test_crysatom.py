@@ -407,6 +407,9 @@ def test_checkpoint_resume_matches_uninterrupted(dielectric, tmp_path):
     saved = torch.load(tmp_path / "cut" / "crysatom.pt", weights_only=True)
     assert saved["symbols"] == list(resumed.symbols)
     np.testing.assert_allclose(saved["vectors"].numpy(), resumed.matrix)
+    # the same weight shapes with another decoder would load silently: refused
+    with pytest.raises(ValueError, match="other settings.*connectivity='normalized' -> 'sigmoid'.*resume=False"):
+        train_crysatom(structures, epochs=4, checkpoint_dir=tmp_path / "cut", connectivity="sigmoid", **TINY)
 
 
 # ============================================================================================
