@@ -68,6 +68,14 @@ ASSIGNMENTS = [
         ("svd_embedding", "embedding_agreement", "cooccurrence_matrix"),
     ),
     Assignment(
+        "ch03_invariances",
+        {"part1_fractional": 2, "part2_mic": 3, "part3_compare": 3, "part4_primitive": 3, "part5_shells": 2},
+        "part6_invariances",
+        ("part1_fractional", "part3_compare", "part4_primitive"),
+        ("forbidden_calls", "_reference", "f[f >= 1.0] = 0.0", "np.histogram(d, bins=edges)",
+         "kept = np.array", "check_invariance("),
+    ),
+    Assignment(
         "ch04_coulomb",
         {"part1_coulomb": 2, "part2_pad": 1, "part3_sort": 2, "part4_eigen": 2, "part5_sine": 3,
          "part6_random": 2},
