@@ -198,6 +198,25 @@ def test_neighbour_lists_identical_to_the_full_sort_of_pymatgens_pairs(dielectri
     assert build_crystal_graph(few, radius=9.0).n_neighbors.tolist() == [10, 6, 12]
 
 
+def test_nearest_neighbours_equal_the_truncated_full_sort_on_shuffled_pairs_with_ties():
+    """The partial sort keeps exactly what one stable sort of every pair keeps, also for pairs in
+    no particular order (pymatgen's come grouped by centre) and with many equal distances."""
+    from course_lib.graphs import _nearest_neighbors
+
+    rng = np.random.default_rng(7)
+    for n, n_pairs, m in [(5, 400, 12), (30, 900, 12), (3, 10, 12), (4, 200, 1), (6, 300, 80)]:
+        centre = rng.integers(0, n, n_pairs)
+        neighbor = rng.integers(0, n, n_pairs)
+        dist = rng.choice([1.5, 2.0, 2.0 + 1e-15, 2.5, 3.0], n_pairs)  # ties, and a near-tie
+        o = np.lexsort((dist, centre))
+        counts = np.bincount(centre[o], minlength=n)
+        rank = np.arange(n_pairs) - (np.cumsum(counts) - counts)[centre[o]]
+        k = rank < m
+        expected = (centre[o][k], neighbor[o][k], dist[o][k], rank[k])
+        got = _nearest_neighbors(centre, neighbor, dist, n, m)
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+
 # ----------------------------------------------------------------------------- invariances
 
 
