@@ -4,8 +4,9 @@
 # 8 minutes (every step bounded with `timeout`, the whole run by GPU_CHECK_SECONDS):
 #
 #   1. creates a virtual environment (python3.11 -m venv) outside the repository, installs
-#      torch==2.13.0 from the PyPI registry (its default Linux x86-64 wheel is the CUDA build; the
-#      script checks that the installed torch sees the GPU) and the course (`pip install -e ".[dev]"`);
+#      torch 2.13.0 from the PyPI registry (its default Linux x86-64 wheel "2.13.0" is the CUDA
+#      build; pinned with `===` so that no "2.13.0+cpu" wheel can stand in; the script checks that
+#      the installed torch sees the GPU) and the course (`pip install -e ".[dev]"`);
 #   2. runs tests/test_training.py on the GPU: it has no CUDA-only markers; its trainers pick CUDA
 #      by themselves when one is present (Trainer(device=None)), so every training test there
 #      (mixed-precision-capable loop, checkpoint/resume, early stopping, classification) runs on the GPU,
@@ -111,9 +112,11 @@ if [ "$DRY" != 1 ]; then
   if [ ! -x "$PY" ]; then
     step "create the venv" 60 400 "$PYTHON" -m venv "$VENV" || exit 1
   fi
-  # torch first, from the registry (a local wheel folder, e.g. a CPU build in PIP_FIND_LINKS, is
-  # not looked at), so that the course's install finds the pin satisfied and pulls no other build
-  step "install torch==2.13.0 (PyPI)" 200 300 env -u PIP_FIND_LINKS "$PY" -m pip install --no-cache-dir -q "torch==2.13.0" || exit 1
+  # torch first, so that the course's install finds its pin (torch==2.13.0) satisfied and pulls no
+  # other build. `===` (PEP 440 arbitrary equality) matches the version string "2.13.0" only: PyPI's
+  # default Linux wheel, the CUDA build. A plain `==2.13.0` also matches a local "2.13.0+cpu" wheel
+  # (a find-links folder of a CPU machine), which pip would prefer as the higher version.
+  step "install torch 2.13.0 (PyPI's CUDA wheel)" 200 300 "$PY" -m pip install --no-cache-dir -q "torch===2.13.0" || exit 1
   step "install the course (.[dev])" 150 240 "$PY" -m pip install -q -e ".[dev]" || exit 1
 fi
 step "torch sees the device" 60 230 "$PY" - "$DEVICE" <<'EOF' || exit 1
