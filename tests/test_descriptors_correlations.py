@@ -19,6 +19,7 @@ from course_lib.descriptors import (
     clebsch_gordan,
     contract,
     density_coefficients,
+    featomic_hypers,
     gfre,
     lambda_soap,
     lambda_soap_from_coefficients,
@@ -100,42 +101,9 @@ def test_pymatgen_input():
 featomic = pytest.importorskip("featomic")
 
 
-class _DscribeGto(featomic.basis.RadialBasis):
-    """dscribe's (and our) orthonormal GTO basis of one l, as a featomic radial basis: primitives
-    r^l exp(-alpha_k r^2), orthonormalised by dscribe's analytic S^{-1/2}."""
-
-    def __init__(self, l, n_max, r_cut):
-        super().__init__(max_radial=n_max - 1, radius=r_cut)
-        alphas, betas = _gto_basis(float(r_cut), n_max, l)
-        self.l, self.alpha, self.beta = l, alphas[l], betas[l]
-
-    @property
-    def integration_radius(self):
-        return 4.0 * self.radius  # the GTOs extend beyond r_cut; our integral is over [0, inf)
-
-    def compute_primitive(self, positions, n, *, derivative):
-        r = np.asarray(positions, dtype=np.float64)
-        g = np.exp(-self.alpha[n] * r * r)
-        if derivative:
-            dl = self.l * r ** (self.l - 1) if self.l > 0 else 0.0
-            return (dl - 2 * self.alpha[n] * r ** (self.l + 1)) * g
-        return r**self.l * g
-
-    def _get_orthonormalization_matrix(self):
-        return self.beta
-
-
 @lru_cache(maxsize=8)
 def _featomic_hypers(r_cut, n_max, l_max, sigma):
-    basis = featomic.basis.Explicit(
-        by_angular={l: _DscribeGto(l, n_max, r_cut) for l in range(l_max + 1)}, spline_accuracy=1e-9
-    )
-    spliner = featomic.splines.SoapSpliner(
-        cutoff=featomic.cutoff.Cutoff(radius=r_cut, smoothing=featomic.cutoff.Step()),
-        density=featomic.density.Gaussian(width=sigma),
-        basis=basis,
-    )
-    return spliner.get_hypers()
+    return featomic_hypers(r_cut, n_max, l_max, sigma)
 
 
 FEAT = dict(r_cut=6.0, n_max=3, l_max=3, sigma=0.5)  # every neighbour inside r_cut (see module doc)
@@ -248,6 +216,36 @@ def test_lambda_soap_matches_featomic():
         for k, (l1, l2, z1, n1, z2, n2) in enumerate(block.properties.values):
             got = ours[:, :, np.searchsorted(ZS, z1), np.searchsorted(ZS, z2), pairs.index((l1, l2)), n1, n2]
             assert np.allclose(got, v[:, :, k], rtol=1e-7, atol=1e-8 * np.abs(v).max()), (lam, l1, l2)
+
+
+def test_bispectrum_matches_featomic():
+    """featomic's DensityCorrelations (two Clebsch-Gordan products, coupled to λ = 0) is our
+    bispectrum times (-1)^l3 / sqrt(2 l3 + 1) (the final l3, l3 -> 0 coupling) and the density
+    normalisation cubed; the same (l1 <= l2 <= l3) combinations survive its redundancy filter."""
+    from featomic.clebsch_gordan import DensityCorrelations
+    from metatensor import Labels
+
+    r_cut, n_max, l_max, sigma = 6.0, 2, 2, 0.5
+    atoms = _featomic_molecules()["ethanol"]
+    density = featomic.SphericalExpansion(**_featomic_hypers(r_cut, n_max, l_max, sigma)).compute(atoms)
+    density = density.keys_to_samples("center_type").keys_to_properties("neighbor_type")
+    ref = DensityCorrelations(n_correlations=2, max_angular=2 * l_max).compute(
+        density, angular_cutoff=l_max, selected_keys=Labels(["o3_lambda", "o3_sigma"], np.array([[0, 1]], dtype=np.int32))
+    )
+    triplets = [(0, 0, 0), (0, 1, 1), (0, 2, 2), (1, 1, 2), (2, 2, 2)]
+    ours = bispectrum(atoms, SPECIES, r_cut, n_max, l_max, sigma)
+    ours = ours.reshape(len(atoms), 3, 3, 3, len(triplets), n_max, n_max, n_max) * (np.pi * sigma**2) ** -2.25
+    seen = set()
+    for key, block in ref.items():
+        l1, l2, k2, l3 = (int(x) for x in key.values[2:])
+        assert k2 == l3
+        p = block.properties.values
+        got = ours[:, np.searchsorted(ZS, p[:, 0]), np.searchsorted(ZS, p[:, 2]), np.searchsorted(ZS, p[:, 4]),
+                   triplets.index((l1, l2, l3)), p[:, 1], p[:, 3], p[:, 5]]
+        want = _sorted_block(block)[:, 0, :] * (-1) ** l3 * np.sqrt(2 * l3 + 1)
+        assert np.allclose(got, want, rtol=1e-7, atol=1e-8 * np.abs(want).max()), (l1, l2, l3)
+        seen.add((l1, l2, l3))
+    assert seen == set(triplets)
 
 
 # ------------------------------------------------------------------ Clebsch-Gordan, Wigner D

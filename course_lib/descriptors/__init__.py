@@ -17,7 +17,8 @@ Every function takes an :class:`ase.Atoms`, a :class:`pymatgen.core.Structure` o
   equal to :func:`soap`), :func:`bispectrum` (ν = 3), :func:`lambda_soap` (equivariant), the
   coupling and rotation helpers :func:`clebsch_gordan`, :func:`real_clebsch_gordan`,
   :func:`wigner_d_real`, and the compression tools :func:`pca_radial_contraction`,
-  :func:`contract`, :func:`alchemical_compression`, :func:`mix_species`;
+  :func:`contract`, :func:`alchemical_compression`, :func:`mix_species`, and
+  :func:`featomic_hypers` (featomic set up with our radial basis, for cross-checks);
 - :func:`mbtr` -- the many-body tensor representation (Huo & Rupp), k = 1, 2, 3, global;
 
 Invalid input raises a :class:`ValueError` that names the problem: an element missing from
@@ -36,6 +37,7 @@ from .correlations import (
     clebsch_gordan,
     contract,
     density_coefficients,
+    featomic_hypers,
     lambda_soap,
     lambda_soap_from_coefficients,
     mix_species,
@@ -66,6 +68,7 @@ __all__ = [
     "contract",
     "coulomb_matrix",
     "density_coefficients",
+    "featomic_hypers",
     "featurize",
     "gfre",
     "lambda_soap",

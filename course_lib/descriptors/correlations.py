@@ -57,19 +57,22 @@ power spectrum and bispectrum functions (one "species" channel of ``k`` radial f
 
 **Conventions and featomic.** featomic 0.6 (the reference used by the tests) expands a
 normalised Gaussian :math:`(\pi\sigma^2)^{-3/4}e^{-r^2/2\sigma^2}` in its own radial bases, with
-a smooth or step cutoff at :math:`r_c`. Its native GTO basis is not dscribe's, so its numbers cannot be matched directly. The
-tests give featomic *our* radial basis (a custom ``RadialBasis`` whose primitives and
-orthonormalisation are dscribe's GTOs, integrated numerically by featomic's ``SoapSpliner``) and a
-step cutoff at :math:`r_c` on environments where every neighbour lies inside :math:`r_c` (our
-neighbour list also reaches :math:`3.7\sigma` beyond :math:`r_c`, featomic's does not); then the coefficients agree to the spline accuracy (about 1e-9) after the density normalisation,
+a smooth or step cutoff at :math:`r_c`. Its native GTO basis is not dscribe's, so its numbers
+cannot be matched directly. The tests give featomic *our* radial basis (a custom
+``RadialBasis`` whose primitives and orthonormalisation are dscribe's GTOs, integrated
+numerically by featomic's ``SoapSpliner``) and a step cutoff, on environments where every
+neighbour lies inside it (our neighbour list reaches :math:`\sigma\sqrt{-2\ln 10^{-3}} \approx
+3.7\sigma` beyond :math:`r_c`; the benchmark sets featomic's step there instead). Then the
+coefficients agree to the spline accuracy (about 1e-9) after the density normalisation,
 :math:`c^{\rm featomic}_{nlm} = (\pi\sigma^2)^{-3/4} c_{nlm}` (featomic's real harmonics coincide
 with ours, m by m). The radial spectrum follows with the same factor; featomic's
 ``SoapPowerSpectrum`` is :math:`(-1)^l(\pi\sigma^2)^{-3/2}/(\pi\sqrt 8)` times ours (its
 prefactor is :math:`(-1)^l/\sqrt{2l+1}`, the coefficient that couples :math:`l, l` to 0; it lists
 both orders of :math:`n, n'`, and each pair of different elements once, times :math:`\sqrt 2`); and
 featomic's ``EquivariantPowerSpectrum`` equals :func:`lambda_soap` times
-:math:`(\pi\sigma^2)^{-3/2}` block by block (the same real Clebsch-Gordan convention). The tests
-check these mappings.
+:math:`(\pi\sigma^2)^{-3/2}` block by block (the same real Clebsch-Gordan convention); its
+``DensityCorrelations`` with two products coupled to λ = 0 is :func:`bispectrum` times
+:math:`(-1)^{l_3}(\pi\sigma^2)^{-9/4}/\sqrt{2l_3+1}`. The tests check these mappings.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ from functools import lru_cache
 import numpy as np
 
 from ._systems import _is_single_structure, as_system, as_systems
-from .soap import _check_params, _expansion, _power_spectrum, _solid_harmonics
+from .soap import _check_params, _expansion, _gto_basis, _power_spectrum, _solid_harmonics
 
 __all__ = [
     "alchemical_compression",
@@ -89,6 +92,7 @@ __all__ = [
     "clebsch_gordan",
     "contract",
     "density_coefficients",
+    "featomic_hypers",
     "lambda_soap",
     "lambda_soap_from_coefficients",
     "mix_species",
@@ -203,6 +207,52 @@ def _check_coeffs(coeffs) -> list[np.ndarray]:
             )
         out.append(c)
     return out
+
+
+def featomic_hypers(r_cut: float, n_max: int, l_max: int, sigma: float = 1.0, cutoff: float | None = None) -> dict:
+    r"""featomic hyper-parameters that expand the density in *our* (dscribe's) GTO basis.
+
+    For ``featomic.SphericalExpansion(**hypers)`` (and ``SoapPowerSpectrum``): a Gaussian density
+    of width ``sigma``, a step cutoff at ``cutoff`` (default ``r_cut``; our neighbour list reaches
+    ``r_cut + 3.7 sigma``, see the module docstring) and, for every l, a featomic
+    ``RadialBasis`` with the primitives :math:`r^l e^{-lpha_{lk} r^2}` and the orthonormalisation
+    :math:`S^{-1/2}` of :mod:`course_lib.descriptors.soap`, integrated and splined by featomic's
+    ``SoapSpliner`` (accuracy 1e-9). The results then equal ours up to the mappings in the module
+    docstring. Needs featomic (the ``dev`` extra); building the spline takes a few seconds.
+    """
+    try:
+        import featomic
+    except ImportError as err:  # pragma: no cover - featomic is a dev dependency
+        raise ImportError("featomic_hypers needs featomic: pip install featomic==0.6.7 (the dev extra).") from err
+    p = _check_params(["H"], r_cut, n_max, l_max, sigma, "gto", "off", "off", None)
+    alphas, betas = _gto_basis(p["r_cut"], p["n_max"], p["l_max"])
+
+    class _Gto(featomic.basis.RadialBasis):
+        def __init__(self, l):
+            super().__init__(max_radial=p["n_max"] - 1, radius=p["r_cut"])
+            self.l = l
+
+        @property
+        def integration_radius(self):
+            return 4.0 * p["r_cut"]  # the GTOs extend beyond r_cut; our integral is over [0, inf)
+
+        def compute_primitive(self, positions, n, *, derivative):
+            r = np.asarray(positions, dtype=np.float64)
+            g = np.exp(-alphas[self.l, n] * r * r)
+            if derivative:
+                dl = self.l * r ** (self.l - 1) if self.l > 0 else 0.0
+                return (dl - 2 * alphas[self.l, n] * r ** (self.l + 1)) * g
+            return r**self.l * g
+
+        def _get_orthonormalization_matrix(self):
+            return betas[self.l]
+
+    basis = featomic.basis.Explicit(by_angular={l: _Gto(l) for l in range(p["l_max"] + 1)}, spline_accuracy=1e-9)
+    return featomic.splines.SoapSpliner(
+        cutoff=featomic.cutoff.Cutoff(radius=float(cutoff or p["r_cut"]), smoothing=featomic.cutoff.Step()),
+        density=featomic.density.Gaussian(width=p["sigma"]),
+        basis=basis,
+    ).get_hypers()
 
 
 # ----------------------------------------------------------------------------- invariants
