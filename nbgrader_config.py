@@ -63,11 +63,18 @@ from course_lib.grading.course import (  # noqa: E402
     AUTOGRADE_PREPROCESSORS,
     FEEDBACK_PREPROCESSORS,
     SANITIZE_PREPROCESSORS,
+    use_alembic_api,
 )
+
+# a new gradebook works without nbgrader's `alembic` program on PATH (e.g. .venv/bin/nbgrader)
+use_alembic_api()
 
 c.Autograde.sanitize_preprocessors = SANITIZE_PREPROCESSORS
 c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
 c.GenerateFeedback.preprocessors = FEEDBACK_PREPROCESSORS
+# `nbgrader export` adds a column `autograded` ("yes", or "NO (...)" for a submission autograding
+# did not finish, which would otherwise look like a blank one with raw_score 0).
+c.ExportApp.plugin_class = "course_lib.grading.export.CourseCsvExportPlugin"
 # nbgrader fails a test cell that writes anything to stderr. Warnings (a DeprecationWarning of a
 # library, a RuntimeWarning of the student's code) say nothing about whether the tests passed, so
 # stderr outputs that contain a warning are removed before grading; other stderr output still fails.

@@ -550,6 +550,61 @@ def test_feedback_leaves_out_the_hidden_tests(submissions, tmp_path):
         assert hidden not in html, hidden
 
 
+def test_export_marks_submissions_that_autograding_did_not_finish(tmp_path, monkeypatch):
+    """Issue 17 part 4: in nbgrader's CSV an ungraded submission looked like a blank one."""
+    import csv
+
+    from nbgrader.api import Gradebook
+
+    from course_lib.grading.course import use_alembic_api
+    from course_lib.grading.export import CourseCsvExportPlugin
+
+    use_alembic_api(force=True)  # what nbgrader_config.py does (alembic need not be on PATH)
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
+        gb.add_assignment("ch01")
+        gb.add_notebook("ch01", "ch01")
+        for name, points in (("part1", 2), ("part2", 3)):
+            gb.add_grade_cell(name, "ch01", "ch01", max_score=points, cell_type="code")
+        gb.add_solution_cell("answer", "ch01", "ch01")
+        gb.add_grade_cell("answer", "ch01", "ch01", max_score=2, cell_type="markdown")
+        for student in ("graded", "blank", "crashed", "absent"):
+            gb.add_student(student)
+            if student != "absent":
+                gb.add_submission("ch01", student)
+        for student, scores in (("graded", (2, 3)), ("blank", (0, 0))):
+            for name, score in zip(("part1", "part2"), scores):
+                gb.find_grade(name, "ch01", "ch01", student).auto_score = score
+        gb.db.commit()
+        monkeypatch.chdir(tmp_path)
+        CourseCsvExportPlugin(to=str(tmp_path / "grades.csv")).export(gb)
+    with open(tmp_path / "grades.csv", newline="") as fh:
+        rows = {row["student_id"]: row for row in csv.DictReader(fh)}
+    assert {s: float(r["raw_score"]) for s, r in rows.items()} == {
+        "graded": 5.0, "blank": 0.0, "crashed": 0.0, "absent": 0.0}
+    assert rows["graded"]["autograded"] == rows["blank"]["autograded"] == "yes"
+    assert rows["crashed"]["autograded"] == "NO (2 of 2 test cells have no score)"
+    assert rows["absent"]["autograded"] == ""
+
+
+def test_nbgrader_runs_without_its_environment_on_path(tmp_path):
+    """Issue 17 part 6: `.venv/bin/nbgrader` without the venv on PATH failed: no 'alembic'."""
+    (tmp_path / "nbgrader_config.py").write_text("\n".join([
+        "c = get_config()  # noqa: F821",
+        f"load_subconfig({str(ROOT / 'nbgrader_config.py')!r})  # noqa: F821",
+        f"c.CourseDirectory.root = {str(tmp_path)!r}",
+        f"c.CourseDirectory.db_url = {'sqlite:///' + str(tmp_path / 'gradebook.db')!r}",
+    ]) + "\n", encoding="utf-8")
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    run = subprocess.run([str(nbgrader), "db", "student", "add", "alice"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "alembic" not in run.stderr
+    run = subprocess.run([str(nbgrader), "db", "student", "list"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "alice" in run.stdout + run.stderr
+
+
 def test_strict_auto_score():
     from nbformat.v4 import new_code_cell, new_output
 

@@ -20,32 +20,14 @@ import os
 import sys
 import traceback
 
+from course_lib.grading.course import use_alembic_api
+
 
 def _write(path: str, result: dict) -> None:
     tmp = path + ".part"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(result, fh)
     os.replace(tmp, path)
-
-
-def _fast_alembic_version() -> None:
-    """Let nbgrader create its gradebook without running the ``alembic heads`` command.
-
-    A new gradebook records the newest revision of nbgrader's database migrations; nbgrader
-    0.9.6 finds it by starting the ``alembic`` program in a subprocess, which costs seconds. The
-    same revision comes from alembic's Python API in a fraction of that time.
-    """
-    import nbgrader.api
-    from nbgrader.dbutil import ALEMBIC_DIR
-
-    try:
-        from alembic.script import ScriptDirectory
-
-        head = ScriptDirectory(ALEMBIC_DIR).get_current_head()
-    except Exception:  # keep nbgrader's own way
-        return
-    if head:
-        nbgrader.api.get_alembic_version = lambda: head
 
 
 def run(root: str, assignment: str, student: str, notebook: str, result_path: str) -> dict:
@@ -61,7 +43,7 @@ def run(root: str, assignment: str, student: str, notebook: str, result_path: st
         from nbgrader.utils import capture_log
 
         result["nbgrader_version"] = nbgrader.__version__
-        _fast_alembic_version()
+        use_alembic_api(force=True)
         logging.getLogger("traitlets").setLevel(logging.INFO)
         config = PyFileConfigLoader("nbgrader_config.py", path=root).load_config()
         coursedir = CourseDirectory(config=config)

@@ -9,10 +9,11 @@ the same name and any data files the notebook needs.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CourseLayout", "CourseError", "find_course"]
+__all__ = ["CourseLayout", "CourseError", "find_course", "use_alembic_api"]
 
 #: Name of nbgrader's configuration file at the course root.
 CONFIG_FILE = "nbgrader_config.py"
@@ -49,6 +50,38 @@ FEEDBACK_PREPROCESSORS = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "course_lib.grading.preprocessors.ClearHiddenTestsFromFeedback",
 ]
+
+
+def use_alembic_api(force: bool = False) -> None:
+    """Let nbgrader create a gradebook without running the ``alembic`` program.
+
+    A new gradebook records the newest revision of nbgrader's database migrations; nbgrader 0.9.6
+    finds it by starting ``alembic heads`` in a subprocess, which takes seconds and fails with
+    ``FileNotFoundError: 'alembic'`` when nbgrader's environment is not on ``PATH`` (for example
+    ``.venv/bin/nbgrader`` run from a shell without the environment activated). The same revision
+    comes from alembic's Python API. The course's ``nbgrader_config.py`` calls this, so every
+    ``nbgrader`` command run in the course gets it.
+
+    Parameters
+    ----------
+    force
+        Import nbgrader if it is not imported yet; by default nothing is done unless nbgrader's
+        database module is already loaded (as it is when nbgrader reads its config), so reading
+        the config elsewhere stays cheap.
+    """
+    if not force and "nbgrader.api" not in sys.modules:
+        return
+    import nbgrader.api
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    try:
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory(ALEMBIC_DIR).get_current_head()
+    except Exception:  # keep nbgrader's own way
+        return
+    if head:
+        nbgrader.api.get_alembic_version = lambda: head
 
 
 class CourseError(Exception):
