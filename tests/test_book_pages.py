@@ -181,6 +181,8 @@ def test_every_glue_reference_is_glued(path):
 # executed cells beside them: they must come from glue now.
 FORMERLY_TYPED = [
     ("book/chapters/01_composition.md", "0.15–0.17", "ch01_mae_mat2vec"),
+    ("book/chapters/02_embeddings.md", "0.54 at 10", "ch02_agree_k10"),
+    ("book/chapters/02_embeddings.md", "at 0.3–0.5", "ch02_others_max"),
     ("book/chapters/01_composition.md", "0.25–0.28", "ch01_mae_random_200"),
     ("notebooks/01_composition.ipynb", "Random vectors are no better than one-hot", "ch01_mae_one_hot"),
     ("book/chapters/06_soap.md", "The alkanes are most similar", "ch06_k_CH4_CH3OH"),
