@@ -215,7 +215,7 @@ def featomic_hypers(r_cut: float, n_max: int, l_max: int, sigma: float = 1.0, cu
     For ``featomic.SphericalExpansion(**hypers)`` (and ``SoapPowerSpectrum``): a Gaussian density
     of width ``sigma``, a step cutoff at ``cutoff`` (default ``r_cut``; our neighbour list reaches
     ``r_cut + 3.7 sigma``, see the module docstring) and, for every l, a featomic
-    ``RadialBasis`` with the primitives :math:`r^l e^{-lpha_{lk} r^2}` and the orthonormalisation
+    ``RadialBasis`` with the primitives :math:`r^l e^{-\alpha_{lk} r^2}` and the orthonormalisation
     :math:`S^{-1/2}` of :mod:`course_lib.descriptors.soap`, integrated and splined by featomic's
     ``SoapSpliner`` (accuracy 1e-9). The results then equal ours up to the mappings in the module
     docstring. Needs featomic (the ``dev`` extra); building the spline takes a few seconds.
