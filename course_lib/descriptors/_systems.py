@@ -557,6 +557,16 @@ def freeze(value):
         return None
 
 
+def check_centers(centers, n_atoms: int, allow_empty: bool = False) -> np.ndarray:
+    """Centre atom indices as int64 in ``[0, n_atoms)`` (negative indices count from the end)."""
+    c = np.asarray(centers)
+    if c.ndim != 1 or (len(c) and not np.issubdtype(c.dtype, np.integer)) or not (len(c) or allow_empty):
+        raise ValueError(f"centers must be a {'' if allow_empty else 'non-empty '}list of atom indices.")
+    if len(c) and (c.min() < -n_atoms or c.max() >= n_atoms):
+        raise ValueError(f"centers must be atom indices in [0, {n_atoms}); got {c.tolist()}.")
+    return c.astype(np.int64) % n_atoms
+
+
 def check_cutoff(r_cut, name: str = "r_cut") -> float:
     """Validate a cutoff radius (a positive, finite number of angstrom)."""
     try:

@@ -62,6 +62,7 @@ import numpy as np
 from ._systems import (
     System,
     as_system,
+    check_centers,
     check_cutoff,
     check_species,
     freeze,
@@ -113,12 +114,7 @@ def acsf(
     params = _check_params(species, r_cut, g2_params, g3_params, g4_params, g5_params)
     sysm = as_system(system)
     if centers is not None:
-        centers = np.asarray(centers)
-        if centers.ndim != 1 or not np.issubdtype(centers.dtype, np.integer) and len(centers):
-            raise ValueError("centers must be a list of atom indices.")
-        if len(centers) and (centers.min() < -len(sysm) or centers.max() >= len(sysm)):
-            raise ValueError(f"centers must be atom indices in [0, {len(sysm)}); got {centers.tolist()}.")
-        centers = centers.astype(np.int64) % len(sysm)
+        centers = check_centers(centers, len(sysm), allow_empty=True)
     return _acsf_batch([sysm], params, periodic, centers)[0]
 
 

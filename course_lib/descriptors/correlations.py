@@ -82,7 +82,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._systems import _is_single_structure, as_system, as_systems
+from ._systems import _is_single_structure, as_system, as_systems, check_centers
 from .soap import _check_params, _expansion, _gto_basis, _power_spectrum, _solid_harmonics
 
 __all__ = [
@@ -168,13 +168,7 @@ def _prepare(system, centers):
             raise ValueError("centers can only be given for a single structure, not for a list.")
     if centers is None:
         return systems, None
-    n_atoms = len(systems[0])
-    centers = np.asarray(centers)
-    if centers.ndim != 1 or len(centers) == 0 or not np.issubdtype(centers.dtype, np.integer):
-        raise ValueError("centers must be a non-empty list of atom indices.")
-    if centers.min() < -n_atoms or centers.max() >= n_atoms:
-        raise ValueError(f"centers must be atom indices in [0, {n_atoms}); got {centers.tolist()}.")
-    return systems, centers.astype(np.int64) % n_atoms
+    return systems, check_centers(centers, len(systems[0]))
 
 
 def _scatter_species(exp, n_species: int) -> list[np.ndarray]:

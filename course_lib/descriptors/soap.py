@@ -103,6 +103,7 @@ from ._systems import (
     _is_single_structure,
     as_system,
     as_systems,
+    check_centers,
     check_cutoff,
     check_positive_int,
     check_species,
@@ -175,12 +176,7 @@ def soap(
     params = _check_params(species, r_cut, n_max, l_max, sigma, rbf, compression, average, weighting)
     sysm = as_system(system)
     if centers is not None:
-        centers = np.asarray(centers)
-        if centers.ndim != 1 or len(centers) == 0 or not np.issubdtype(centers.dtype, np.integer):
-            raise ValueError("centers must be a non-empty list of atom indices.")
-        if centers.min() < -len(sysm) or centers.max() >= len(sysm):
-            raise ValueError(f"centers must be atom indices in [0, {len(sysm)}); got {centers.tolist()}.")
-        centers = centers.astype(np.int64) % len(sysm)
+        centers = check_centers(centers, len(sysm))
     return _soap_batch([sysm], params, periodic, centers)[0]
 
 
