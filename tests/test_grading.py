@@ -90,6 +90,20 @@ def _insert_in_body(cell: dict, code: str) -> None:
                              + lines[body:])
 
 
+FORGED_RESULT = """
+import json, os, signal
+_parts = [("part1_one_hot", 2), ("part2_atomic_fractions", 2), ("part3_multi_hot", 3), ("part4_pooling", 3),
+          ("part5_pool", 4), ("part6_cosine_similarity", 2), ("part7_mean_or_sum", 2)]
+_grades = [{"name": n, "auto_score": p, "manual_score": p, "extra_credit": None, "score": p,
+            "max_score": p, "needs_manual_grade": False} for n, p in _parts]
+with open("../../../result.json", "w") as fh:  # the grader's result file, from the kernel's folder
+    json.dump({"generate": {"success": True, "log": ""}, "autograde": {"success": True, "log": ""},
+               "grades": _grades, "error": None, "nbgrader_version": "0.9.6"}, fh)
+os.kill(os.getppid(), signal.SIGKILL)  # the grading process, before it writes its own result
+os._exit(0)
+"""
+
+
 def _submissions(folder: Path) -> dict[str, Path]:
     """The damaged submissions. Each damages different parts, so one grading checks several cases."""
     solution, exercise = _load(SOLUTION), _load(EXERCISE)
@@ -160,6 +174,11 @@ def _submissions(folder: Path) -> dict[str, Path]:
             "    raise NotImplementedError()",
             f"    import sys\n    sys.displayhook({shown})\n    raise ValueError('nothing implemented')")
     variants["displayhook"] = nb
+
+    # issue 17 part 1: nothing implemented, the grader's result file overwritten with full marks
+    nb = copy.deepcopy(exercise)
+    _cell(nb, "part1_one_hot_solution")["source"] = _text(_cell(nb, "part1_one_hot_solution")) + "\n" + FORGED_RESULT
+    variants["forged_result"] = nb
 
     variants["corrupt"] = '{"cells": [ this is not JSON'
 
@@ -603,6 +622,14 @@ def test_nbgrader_runs_without_its_environment_on_path(tmp_path):
     run = subprocess.run([str(nbgrader), "db", "student", "list"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "alice" in run.stdout + run.stderr
+
+
+def test_a_result_file_written_by_the_submission_is_rejected(reports):
+    """Issue 17 part 1: the forged result file gave 16/16 plus the hand-marked part."""
+    report, _ = reports["forged_result"]
+    assert not report.graded and report.score == 0
+    assert all(p.points == 0 for p in report.parts)
+    assert any("does not carry this grading's signature" in e for e in report.errors)
 
 
 def test_strict_auto_score():

@@ -2,7 +2,7 @@
 
 Usage (internal)::
 
-    python -m course_lib.grading._worker COURSE_ROOT ASSIGNMENT STUDENT NOTEBOOK RESULT_JSON
+    python -m course_lib.grading._worker COURSE_ROOT ASSIGNMENT STUDENT NOTEBOOK RESULT_JSON < KEY
 
 In ``COURSE_ROOT`` (prepared by the parent: ``nbgrader_config.py``, ``source/<assignment>/`` and
 ``submitted/<student>/<assignment>/<notebook>.ipynb``) it runs nbgrader's ``generate_assignment``
@@ -10,10 +10,17 @@ In ``COURSE_ROOT`` (prepared by the parent: ``nbgrader_config.py``, ``source/<as
 through nbgrader's Python classes, then copies the grades out of the gradebook. The result is
 written to ``RESULT_JSON`` after every step, so the parent knows how far it got even if it has to
 stop this process at its time limit.
+
+The parent writes a one-time key to this process's standard input; every result written is signed
+with it (HMAC-SHA256, :func:`signature`). The key is read before any kernel starts and is never
+passed on (not in the environment, not in a file), so the student's code, which runs in a kernel
+started by this process, cannot sign a result of its own: a result file it overwrites is rejected.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -23,7 +30,17 @@ import traceback
 from course_lib.grading.course import use_alembic_api
 
 
+_KEY = b""
+
+
+def signature(result: dict, key: bytes) -> str:
+    """HMAC-SHA256 of a result (without its ``signature`` entry), as hexadecimal."""
+    body = json.dumps({k: v for k, v in result.items() if k != "signature"}, sort_keys=True)
+    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def _write(path: str, result: dict) -> None:
+    result["signature"] = signature(result, _KEY)
     tmp = path + ".part"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(result, fh)
@@ -94,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 5:
         print(__doc__, file=sys.stderr)
         return 2
+    global _KEY
+    _KEY = sys.stdin.readline().strip().encode("ascii")
+    sys.stdin.close()
     run(*argv)
     return 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -625,16 +626,24 @@ def grade_notebook(
 def _run_worker(
     tmp: Path, assignment: str, student: str, notebook: str, result_path: Path, total_timeout: float
 ) -> tuple[dict | None, bool]:
+    """Run the worker; return its result (None if missing or not signed with this run's key)."""
+    from ._worker import signature
+
     cmd = [sys.executable, "-m", "course_lib.grading._worker", str(tmp), assignment, student,
            notebook, str(result_path)]
+    key = secrets.token_hex(32)
     with open(tmp / "worker.out", "wb") as out, open(tmp / "worker.err", "wb") as err:
-        proc = subprocess.Popen(cmd, cwd=tmp, env=_child_env(tmp, assignment, student), stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=tmp, env=_child_env(tmp, assignment, student), stdout=out,
+                                stderr=err, stdin=subprocess.PIPE, start_new_session=True)
         stopped = False
         try:
+            proc.stdin.write(key.encode("ascii") + b"\n")
+            proc.stdin.close()
             proc.wait(timeout=total_timeout)
         except subprocess.TimeoutExpired:
             stopped = True
+        except OSError:  # the worker ended before reading its key
+            pass
         finally:
             if stopped or proc.poll() is None:
                 _kill_tree(proc)
@@ -644,6 +653,8 @@ def _run_worker(
             result = json.loads(result_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             result = None
+    if isinstance(result, dict) and result.get("signature") != signature(result, key.encode("ascii")):
+        result = {"forged": True}
     return result, stopped
 
 
@@ -675,6 +686,9 @@ def _build_report(
             f"grading did not finish within the total time limit of {total_timeout:.0f} s and "
             "was stopped"
         )
+    elif result.get("forged") if result else False:
+        reason = ("the grading process's result file was written by someone else (the submission's "
+                  "code?): it does not carry this grading's signature, so nothing was graded")
     elif result is None:
         stderr = (tmp / "worker.err").read_text(errors="replace") if (tmp / "worker.err").exists() else ""
         reason = "the grading process failed: " + (_clean(stderr.strip().splitlines()[-1], 300)
@@ -731,7 +745,9 @@ def _build_report(
                 report.needs_manual_grading.append(sc.grade_id)
             report.parts.append(part)
             continue
-        points = float(grade["score"]) if grade is not None and grade["score"] is not None else 0.0
+        # the autograded score only: a fresh gradebook has no manual score the code could not have set
+        points = (float(grade["auto_score"]) if grade is not None and grade["auto_score"] is not None
+                  else 0.0)
         passed = grade is not None and grade["auto_score"] is not None and points >= sc.points - 1e-9
         error = None
         if not passed:
