@@ -10,6 +10,8 @@ what the course adds to nbgrader:
 - :func:`generate_exercises` and :func:`check_sync` -- regenerate ``exercises/`` from
   ``solutions/`` and check that the committed copy is up to date;
 - :func:`find_course` -- the course's layout as its ``nbgrader_config.py`` defines it;
+- :func:`~course_lib.grading.release.write_release` -- the student release: what students get,
+  without ``solutions/`` or any hidden-test or solution line;
 - :func:`student_seed` -- a stable per-student random seed;
 - :func:`hidden_rng`, :func:`fresh_rng`, :func:`random_composition`, :func:`assert_close` -- helpers
   for the hidden tests, which compare the students' functions with ``course_lib`` on random inputs
@@ -21,6 +23,7 @@ From the command line::
     python -m course_lib.grading grade SUBMISSION.ipynb --assignment ch01_composition
     python -m course_lib.grading generate [ASSIGNMENT ...]
     python -m course_lib.grading check-sync [ASSIGNMENT ...]
+    python -m course_lib.grading release OUT_DIR
 
 Importing this package is cheap: nbgrader is imported only when a function needs it.
 """
