@@ -805,38 +805,58 @@ def _expansion(systems: list[System], p: dict, periodic: bool, centers=None) -> 
         ang = _solid_harmonics(vec[:, 0] / safe, vec[:, 1] / safe, vec[:, 2] / safe, l_max)
     radial *= w[None, :, None]
     n_pairs = len(group)
-    n_groups = n_rows * s_loc
-    # c[group, n, lm] = sum over the run of pairs of a group of R[l, pair, n] Y[pair, lm]; the
-    # (pairs x n x lm) products are formed for as many l at a time as fit in _EXPANSION_BLOCK
-    starts = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]])) if n_pairs else np.zeros(0, dtype=np.intp)
-    filled = group[starts]
-    rad = np.ascontiguousarray(radial.transpose(1, 2, 0))  # (P, N, L)
-    multiplicity = 2 * np.arange(l_max + 1) + 1
-    coeffs = []
-    l0 = 0
-    while l0 <= l_max:
-        l1 = l0 + 1
-        while l1 <= l_max and n_pairs * nn * ((l1 + 1) ** 2 - l0 * l0) <= _EXPANSION_BLOCK:
-            l1 += 1
-        lm0, lm1 = l0 * l0, l1 * l1
-        ry = np.repeat(rad[:, :, l0:l1], multiplicity[l0:l1], axis=2)  # (P, N, LM)
-        ry *= ang[:, None, lm0:lm1]
-        if len(filled) == n_groups:
-            c = np.add.reduceat(ry, starts, axis=0)
-        else:
-            c = np.zeros((n_groups,) + ry.shape[1:])
-            if n_pairs:
-                c[filled] = np.add.reduceat(ry, starts, axis=0)
-        c = c.reshape(n_rows, s_loc, nn, lm1 - lm0)
-        coeffs.extend(c[..., l * l - lm0 : (l + 1) ** 2 - lm0] for l in range(l0, l1))
-        l0 = l1
+    # c[group, n, lm] = sum over the run of pairs of a group of R[l, pair, n] Y[pair, lm]
+    if n_pairs * nn * (l_max + 1) ** 2 <= _DENSE_EXPANSION:
+        coeffs = _contract_dense(radial, ang, group, n_rows, s_loc)
+    else:
+        coeffs = _contract_sparse(radial, ang, group, n_rows, s_loc)
     if repeat is not None:  # back to the order (and repeats) of ``centers``
         coeffs = [c[repeat] for c in coeffs]
         owner = np.zeros(len(repeat), dtype=np.int64)
     return Expansion(coeffs, gmap, owner, nl.offsets)
 
 
-_EXPANSION_BLOCK = 1 << 22  # numbers of the (pairs x n x lm) products R Y formed at once (32 MB)
+# Up to this many (pairs x n x lm) products R Y (2.4 MB) the coefficients are one sum over each
+# group's run of pairs of the products formed at once (fastest for one structure); above it, a
+# sparse (groups x pairs) matrix is applied per (l, n), which stays in cache for large batches.
+_DENSE_EXPANSION = 300_000
+
+
+def _contract_dense(radial, ang, group, n_rows: int, s_loc: int) -> list[np.ndarray]:
+    """Per l, c[row, local species, n, m] from group-sorted pairs: all products, then reduceat."""
+    l_max, n_pairs, nn = radial.shape[0] - 1, radial.shape[1], radial.shape[2]
+    n_groups = n_rows * s_loc
+    if n_pairs == 0:
+        return [np.zeros((n_rows, s_loc, nn, 2 * l + 1)) for l in range(l_max + 1)]
+    starts = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]]))
+    rad = np.ascontiguousarray(radial.transpose(1, 2, 0))  # (P, N, L)
+    ry = np.repeat(rad, 2 * np.arange(l_max + 1) + 1, axis=2)  # (P, N, LM)
+    ry *= ang[:, None, :]
+    if len(starts) == n_groups:
+        c = np.add.reduceat(ry, starts, axis=0)
+    else:
+        c = np.zeros((n_groups,) + ry.shape[1:])
+        c[group[starts]] = np.add.reduceat(ry, starts, axis=0)
+    c = c.reshape(n_rows, s_loc, nn, -1)
+    return [c[..., l * l : (l + 1) ** 2] for l in range(l_max + 1)]
+
+
+def _contract_sparse(radial, ang, group, n_rows: int, s_loc: int) -> list[np.ndarray]:
+    """The same as :func:`_contract_dense` with a sparse 0/1 (groups x pairs) matrix whose entries
+    are set to R[l, :, n] for each (l, n): no (pairs x n x lm) temporary is formed."""
+    l_max, n_pairs, nn = radial.shape[0] - 1, radial.shape[1], radial.shape[2]
+    n_groups = n_rows * s_loc
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=n_groups))])
+    sparse = scipy.sparse.csr_matrix((np.ones(n_pairs), np.arange(n_pairs), indptr), shape=(n_groups, n_pairs))
+    coeffs = []
+    for l in range(l_max + 1):
+        ylm = np.ascontiguousarray(ang[:, l * l : (l + 1) ** 2])
+        c = np.empty((n_groups, nn, 2 * l + 1))
+        for n in range(nn):
+            sparse.data = np.ascontiguousarray(radial[l][:, n])
+            c[:, n, :] = sparse @ ylm
+        coeffs.append(c.reshape(n_rows, s_loc, nn, 2 * l + 1))
+    return coeffs
 
 
 def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) -> list[np.ndarray]:
