@@ -122,9 +122,7 @@ def _coulomb_single(s: System, n_atoms_max: int, permutation: str, flatten: bool
     mat /= dist
     mat.reshape(-1)[:: n + 1] = 0.5 * z**2.4
     if permutation == "sorted_l2":
-        norms = np.sqrt(np.einsum("ij,ij->i", mat, mat))
-        scale = float(norms.max()) or 1.0  # _tie_key for one structure
-        order = np.argsort(-np.round(norms / scale * 1e10), kind="stable")
+        order = np.argsort(-_tie_key(np.sqrt(np.einsum("ij,ij->i", mat, mat))), kind="stable")
         mat = mat[order[:, None], order]
     if n == n_atoms_max:
         return mat.ravel() if flatten else mat
@@ -241,9 +239,14 @@ def _permute_batch(mats, sizes, n_atoms_max, permutation, sigma, rng, flatten, n
 
 def _tie_key(norms: np.ndarray) -> np.ndarray:
     """Row norms rounded to ~10 significant digits, so that mathematically equal norms (atoms
-    related by symmetry) tie exactly and keep the input order whatever the rounding noise."""
-    scale = norms.max(axis=1, keepdims=True)
-    scale[scale == 0] = 1.0
+    related by symmetry) tie exactly and keep the input order whatever the rounding noise.
+
+    ``norms``: one structure's row norms ``(n,)`` or a batch's ``(structures, n)``."""
+    if norms.ndim == 1:  # one structure: a Python scale is cheaper than the masked array below
+        scale = float(norms.max()) or 1.0
+    else:
+        scale = norms.max(axis=1, keepdims=True)
+        scale[scale == 0] = 1.0
     return np.round(norms / scale * 1e10)
 
 

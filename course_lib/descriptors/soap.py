@@ -643,12 +643,12 @@ def _gather_plan(key: bytes, n_s: int, nn: int, l_max: int, mode: str):
     columns of species pairs the structures lack, whose index is then a dummy 0)."""
     gmap = np.frombuffer(key, dtype=np.int64)[None, :]
     cols, _ = _global_columns(gmap, n_s, nn, l_max, mode)
-    flat, _, _, ls, _, _ = _local_layout(gmap.shape[1], nn, l_max, mode)
+    flat = _local_layout(gmap.shape[1], nn, l_max, mode)[0]
     n_feat = _n_features(n_s, nn, l_max, mode)
     src = np.zeros(n_feat, dtype=np.intp)
     scale = np.zeros(n_feat)
     src[cols[0]] = flat
-    scale[cols[0]] = np.pi * np.sqrt(8.0 / (2.0 * ls + 1.0))
+    scale[cols[0]] = _local_prefactor(gmap.shape[1], nn, l_max, mode)
     src.flags.writeable = scale.flags.writeable = False
     return src, scale
 
@@ -656,9 +656,18 @@ def _gather_plan(key: bytes, n_s: int, nn: int, l_max: int, mode: str):
 def _power_spectrum(coeffs: list[np.ndarray], mode: str) -> np.ndarray:
     """Power spectrum (local layout) from per-l coefficients of shape ``(n_centres, S, N, 2l+1)``."""
     n_c, n_s, nn, _ = coeffs[0].shape
-    flat, z1, z2, ls, _, _ = _local_layout(n_s, nn, len(coeffs) - 1, mode)
+    flat = _local_layout(n_s, nn, len(coeffs) - 1, mode)[0]
     out = np.take(_products(coeffs, mode).reshape(n_c, -1), flat, axis=1)
-    out *= np.pi * np.sqrt(8.0 / (2.0 * ls + 1.0))
+    out *= _local_prefactor(n_s, nn, len(coeffs) - 1, mode)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _local_prefactor(n_s: int, n_max: int, l_max: int, mode: str) -> np.ndarray:
+    """pi sqrt(8/(2l+1)) of every feature of :func:`_local_layout` (erratum of Bartok et al.)."""
+    ls = _local_layout(n_s, n_max, l_max, mode)[3]
+    out = np.pi * np.sqrt(8.0 / (2.0 * ls + 1.0))
+    out.flags.writeable = False
     return out
 
 
