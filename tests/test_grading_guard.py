@@ -7,7 +7,7 @@ import pytest
 from ase.build import bulk
 from ase.geometry import find_mic
 
-from course_lib.grading.guard import ForbiddenCallError, forbidden_calls
+from course_lib.grading.guard import ForbiddenCallError, forbidden_calls, forbidden_functions
 
 
 def _helper(x, scale=2.0):
@@ -69,3 +69,36 @@ def test_bad_targets_are_refused():
     with pytest.raises(TypeError, match="closure"):
         with forbidden_calls(outer()):
             pass
+
+
+def _reference_step(x):
+    """Stands for a course reference step built on the library (course_lib.grading.steps)."""
+    return _helper(x) + 1.0
+
+
+def _students_function(x, step=_reference_step):
+    return step(x)
+
+
+def test_allowed_callers_may_use_the_forbidden_function_the_student_may_not():
+    with forbidden_calls(_helper, reason="part 1", allow=[_reference_step]):
+        assert _students_function(1.0) == 3.0  # student -> reference step -> _helper: allowed
+        with pytest.raises(ForbiddenCallError, match="_helper.*part 1"):
+            _students_function(1.0, step=_helper)  # student -> _helper: forbidden
+        with pytest.raises(ForbiddenCallError):
+            _helper(1.0)
+    assert _helper(1.0, scale=3.0) == 3.0 and _reference_step(1.0) == 3.0
+    with pytest.raises(TypeError, match="allow takes Python functions"):
+        with forbidden_calls(_helper, allow=[np.sqrt]):
+            pass
+
+
+def test_forbidden_functions_reads_the_names_back():
+    with forbidden_calls(_helper, find_mic, reason="write it yourself"):
+        try:
+            _helper(1.0)
+        except ForbiddenCallError as exc:
+            message = f"ForbiddenCallError: {exc}"
+    assert forbidden_functions(f"Traceback ...\n{message}\n{message}") == [
+        f"{__name__}._helper"]
+    assert forbidden_functions("AssertionError: expected 1.0, got 2.0") == []

@@ -8,16 +8,23 @@ part with a message that says which function it called.
 The function objects themselves are disabled (their code is swapped for code that raises), not only
 the module attribute, so every reference to them is caught: ``from ase.geometry import find_mic``
 in the student's cell, a method such as ``Atoms.get_all_distances``, or a library function that
-calls the forbidden one internally.
+calls the forbidden one internally. Functions named in ``allow`` (the course's reference steps that
+the part under test builds on, see :mod:`course_lib.grading.steps`) may still use them.
+
+The grade report flags a part whose test failed with :class:`ForbiddenCallError`
+("forbidden call: <function>"); :func:`forbidden_functions` reads the function names back from an
+error message or traceback.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["ForbiddenCallError", "forbidden_calls"]
+__all__ = ["ForbiddenCallError", "forbidden_calls", "forbidden_functions"]
 
 
 class ForbiddenCallError(AssertionError):
@@ -25,8 +32,13 @@ class ForbiddenCallError(AssertionError):
     test cell fails like any other failed check)."""
 
 
-#: id of the code object of a disabled function -> the message its call raises
-_MESSAGES: dict[int, str] = {}
+#: The start of every :class:`ForbiddenCallError` message; the name of the function follows.
+MESSAGE_START = "your code called "
+_CALLED = re.compile(r"ForbiddenCallError: " + re.escape(MESSAGE_START) + r"([\w.<>]+), which")
+
+#: id of the code object of a disabled function -> (the message its call raises, a copy of the
+#: function with its own code, the allowed callers' code objects by id)
+_DISABLED: dict[int, tuple[str, types.FunctionType, dict[int, types.CodeType]]] = {}
 
 
 def _raise_forbidden(*args, **kwargs):
@@ -34,7 +46,34 @@ def _raise_forbidden(*args, **kwargs):
     # module globals, so they reach this module only through sys.modules.
     sys_ = __import__("sys")
     guard = sys_.modules["course_lib.grading.guard"]
-    raise guard.ForbiddenCallError(guard._MESSAGES[id(sys_._getframe().f_code)])
+    frame = sys_._getframe()
+    message, original, allowed = guard._DISABLED[id(frame.f_code)]
+    caller = frame.f_back
+    while allowed and caller is not None:
+        if id(caller.f_code) in allowed:  # called (maybe indirectly) by an allowed function
+            return original(*args, **kwargs)
+        caller = caller.f_back
+    raise guard.ForbiddenCallError(message)
+
+
+def forbidden_functions(text: str) -> list[str]:
+    """Names of the functions that :class:`ForbiddenCallError` messages in ``text`` (an error
+    message or a traceback, as ``"ForbiddenCallError: your code called ..."``) report, in order,
+    without repeats."""
+    return list(dict.fromkeys(_CALLED.findall(text)))
+
+
+def _code(fn) -> types.CodeType:
+    code = getattr(getattr(inspect.unwrap(fn), "__func__", inspect.unwrap(fn)), "__code__", None)
+    if not isinstance(code, types.CodeType):
+        raise TypeError(f"allow takes Python functions (whose calls may use the forbidden ones), not {fn!r}")
+    return code
+
+
+def _copy(fn: types.FunctionType) -> types.FunctionType:
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    return copy
 
 
 def _function(target) -> types.FunctionType:
@@ -54,7 +93,7 @@ def _function(target) -> types.FunctionType:
 
 
 @contextmanager
-def forbidden_calls(*targets: Callable, reason: str = "") -> Iterator[None]:
+def forbidden_calls(*targets: Callable, reason: str = "", allow: Iterable[Callable] = ()) -> Iterator[None]:
     """Make ``targets`` raise :class:`ForbiddenCallError` while the ``with`` block runs.
 
     Parameters
@@ -66,6 +105,11 @@ def forbidden_calls(*targets: Callable, reason: str = "") -> Iterator[None]:
     reason
         Appended to the error message, e.g. ``"part 2 asks you to write the minimum-image search
         yourself"``.
+    allow
+        Functions that may call the targets, directly or through other functions: the course's
+        reference steps that a part's tests put in place of the student's earlier functions
+        (``REFERENCE_STEPS["ch05_acsf"].values()``), which are built on the library. The student's
+        code calling a target itself still raises.
 
     Raises
     ------
@@ -82,17 +126,17 @@ def forbidden_calls(*targets: Callable, reason: str = "") -> Iterator[None]:
     notebook's test cell.
     """
     functions = list(dict.fromkeys(_function(t) for t in targets))
+    allowed = {id(c): c for c in map(_code, allow)}
     saved = [fn.__code__ for fn in functions]
     try:
         for fn in functions:
             code = _raise_forbidden.__code__.replace(co_name=fn.__name__, co_qualname=fn.__qualname__)
-            _MESSAGES[id(code)] = (
-                f"your code called {fn.__module__}.{fn.__qualname__}, which this part does not allow"
-                f"{': ' + reason if reason else ''}"
-            )
+            message = (f"{MESSAGE_START}{fn.__module__}.{fn.__qualname__}, which this part does not "
+                       f"allow{': ' + reason if reason else ''}")
+            _DISABLED[id(code)] = (message, _copy(fn), allowed)
             fn.__code__ = code
         yield
     finally:
         for fn, code in zip(functions, saved):
-            _MESSAGES.pop(id(fn.__code__), None)
+            _DISABLED.pop(id(fn.__code__), None)
             fn.__code__ = code
