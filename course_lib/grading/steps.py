@@ -126,6 +126,48 @@ def _masked_count(fraction, n):
     return masked_count(fraction, n)
 
 
+# -- chapter 9: density correlations -------------------------------------------------------------------
+
+
+def _per_l(coeffs) -> list:
+    """The assignment's layout (n_species, n_max, (l_max+1)**2), column l*l + l + m, as the library's
+    list of ``(1, n_species, n_max, 2l+1)`` arrays."""
+    c = np.asarray(coeffs, dtype=float)
+    l_max = int(round(np.sqrt(c.shape[-1]))) - 1
+    return [c[None, :, :, l * l:(l + 1) ** 2] for l in range(l_max + 1)]
+
+
+def _density_coefficients(vectors, symbols, species, r_cut, n_max, l_max, sigma):
+    from ase import Atoms
+    from ase.data import atomic_numbers
+
+    from course_lib.descriptors.correlations import density_coefficients
+
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=float))
+    centre = np.flatnonzero(np.linalg.norm(vectors, axis=1) == 0.0)
+    if len(centre) != 1:
+        raise ValueError("the vectors must hold the centre atom exactly once, as a zero vector")
+    coeffs = density_coefficients(Atoms(list(symbols), positions=vectors), list(species), float(r_cut), int(n_max),
+                                  int(l_max), float(sigma), centers=[int(centre[0])])
+    flat = np.concatenate([c[0] for c in coeffs], axis=-1)
+    by_z = sorted(range(len(species)), key=lambda k: atomic_numbers[species[k]])  # the library's channel order
+    return flat[np.argsort(by_z)]
+
+
+def _correlation(name: str, *args) -> Callable:
+    def step(coeffs):
+        from course_lib.descriptors import correlations
+
+        return getattr(correlations, name)(_per_l(coeffs), *args)[0]
+
+    step.__name__ = name
+    return step
+
+
+def _radial_spectrum(coeffs):
+    return np.asarray(coeffs, dtype=float)[:, :, 0].ravel()  # c_{a n 0 0}, as correlations.radial_spectrum
+
+
 #: assignment -> {name of the student's function: the course's implementation of that step}
 REFERENCE_STEPS: dict[str, dict[str, Callable]] = {
     "ch01_composition": {
@@ -141,6 +183,13 @@ REFERENCE_STEPS: dict[str, dict[str, Callable]] = {
         "block_start": _block_start,
     },
     "ch08_crysatom": {"masked_count": _masked_count},
+    "ch09_correlations": {
+        "density_coefficients": _density_coefficients,
+        "radial_spectrum": _radial_spectrum,
+        "power_spectrum": _correlation("power_spectrum_from_coefficients"),
+        "bispectrum": _correlation("bispectrum_from_coefficients"),
+        "lambda1_soap": _correlation("lambda_soap_from_coefficients", 1),
+    },
 }
 
 _ABSENT = object()
