@@ -3,7 +3,8 @@
 Commands
 --------
 grade NOTEBOOK --assignment NAME
-    Grade one submitted notebook with nbgrader and print a JSON report on stdout. Exit status 0
+    Grade one submitted notebook with nbgrader and print a JSON report (``--text``: a plain-text
+    summary) on stdout. Exit status 0
     whenever a report was produced, even for a notebook that scores nothing or cannot be read;
     2 for usage errors (file not found, unknown assignment).
 generate [ASSIGNMENT ...]
@@ -56,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--student", default="student", help="student id for the gradebook")
     grade.add_argument("--keep", default=None, help="copy the temporary nbgrader course here")
     grade.add_argument("--compact", action="store_true", help="print the JSON on one line")
+    grade.add_argument("--text", action="store_true",
+                       help="print a plain-text summary instead of the JSON (score, parts, flags, problems)")
 
     gen = sub.add_parser("generate", parents=[common], help="regenerate exercises/ from solutions/")
     gen.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
@@ -87,7 +90,7 @@ def _grade(args) -> int:
         notebook=args.notebook_name, timeout=args.timeout, total_timeout=args.total_timeout,
         student=args.student, keep=args.keep,
     )
-    print(report.to_json(indent=None if args.compact else 2))
+    print(report.summary() if args.text else report.to_json(indent=None if args.compact else 2))
     if not report.hidden_tests:
         print("note: graded against a source without hidden tests (only the visible tests ran)",
               file=sys.stderr)

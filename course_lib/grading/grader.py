@@ -72,6 +72,10 @@ class PartResult:
         ``"auto"`` for a test cell, ``"manual"`` for an answer graded by hand.
     needs_manual_grading
         True for a manually graded answer that a grader still has to mark.
+    forbidden_calls
+        Library functions the part forbids that the student's code called (the test raised
+        :class:`~course_lib.grading.guard.ForbiddenCallError`); the part scores 0 and ``error``
+        starts with ``"forbidden call: <function>"``.
     """
 
     id: str
@@ -81,6 +85,7 @@ class PartResult:
     error: str | None = None
     kind: str = "auto"
     needs_manual_grading: bool = False
+    forbidden_calls: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -121,6 +126,8 @@ class GradeReport:
         Wall-clock time of the grading, in seconds.
     nbgrader_version
         Version of nbgrader that graded the notebook ("" if it did not run).
+    forbidden_calls
+        ``{part id: [forbidden functions its code called]}`` for the parts flagged so.
     """
 
     assignment: str
@@ -137,6 +144,7 @@ class GradeReport:
     cell_timeout: int = 0
     elapsed_s: float = 0.0
     nbgrader_version: str = ""
+    forbidden_calls: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The report as a JSON-compatible dictionary (``parts`` as a list of dictionaries)."""
@@ -145,6 +153,22 @@ class GradeReport:
     def to_json(self, indent: int | None = 2) -> str:
         """The report as a JSON string."""
         return json.dumps(self.to_dict(), indent=indent)
+
+    def summary(self) -> str:
+        """The report in a few lines of plain text: the score, one line per part (flags such as
+        "forbidden call: <function>" included), and the notebook's problems."""
+        lines = [f"{self.assignment}: {self.score:g} of {self.max_score:g} autograded points"
+                 + (f" (+ {self.manual_max_score:g} graded by hand)" if self.manual_max_score else "")
+                 + ("" if self.graded else " -- NOT GRADED")]
+        for p in self.parts:
+            if p.kind == "manual":
+                state = ("to be graded by hand" if p.needs_manual_grading
+                         else f"{p.points:g}/{p.max_points:g} (by hand)" if p.points is not None else "not graded")
+            else:
+                state = f"{p.points or 0.0:g}/{p.max_points:g}" + ("" if p.passed else " FAILED")
+            lines.append(f"  {p.id}: {state}" + (f" -- {p.error}" if p.error else ""))
+        lines += [f"  problem: {e}" for e in self.errors]
+        return "\n".join(lines)
 
     def part(self, part_id: str) -> PartResult:
         """The :class:`PartResult` with id ``part_id``.
@@ -365,6 +389,17 @@ def _cell_problem(cell: dict, timeout: int) -> str | None:
             + _clean("".join(stderr), 300)
         )
     return None
+
+
+def _forbidden_calls(cell: dict) -> list[str]:
+    """Forbidden library functions that a test cell's errors report (ForbiddenCallError)."""
+    from .guard import forbidden_functions
+
+    texts = []
+    for o in cell.get("outputs") or []:
+        if o.get("output_type") == "error":
+            texts += [f"{o.get('ename')}: {_joined(o.get('evalue'))}", _ANSI.sub("", _joined(o.get("traceback")))]
+    return forbidden_functions("\n".join(texts))
 
 
 def _describe(cell: dict, index: int) -> str:
@@ -750,6 +785,10 @@ def _build_report(
                   else 0.0)
         passed = grade is not None and grade["auto_score"] is not None and points >= sc.points - 1e-9
         error = None
+        forbidden = _forbidden_calls(cell) if cell is not None else []
+        if forbidden:  # the part forbids these library functions: 0 points, flagged
+            points, passed = 0.0, False
+            report.forbidden_calls[sc.grade_id] = forbidden
         if not passed:
             if cell is None:
                 error = "the test cell is missing from the submission and was not graded"
@@ -758,5 +797,8 @@ def _build_report(
                     f"scored {points:g} of {sc.points:g} points" if grade is not None
                     else "no grade was recorded for this part"
                 )
-        report.parts.append(PartResult(sc.grade_id, points, sc.points, passed, error))
+            if forbidden:
+                error = f"forbidden call: {', '.join(forbidden)} ({error})"
+        report.parts.append(PartResult(sc.grade_id, points, sc.points, passed, error,
+                                       forbidden_calls=forbidden))
     report.score = sum(p.points or 0.0 for p in report.parts if p.kind == "auto")

@@ -196,7 +196,7 @@ _ABSENT = object()
 
 
 @contextmanager
-def reference_steps(namespace: MutableMapping, assignment: str, *names: str) -> Iterator[None]:
+def reference_steps(namespace: MutableMapping, assignment: str, *names: str) -> Iterator[dict[str, Callable]]:
     """Run a block with the course's versions of the earlier steps in place of the student's.
 
     Parameters
@@ -208,6 +208,14 @@ def reference_steps(namespace: MutableMapping, assignment: str, *names: str) -> 
         Assignment id, e.g. ``"ch05_acsf"``.
     names
         Names of the functions to replace, e.g. ``"cutoff_function"``.
+
+    Yields
+    ------
+    dict
+        ``{name: reference function}`` put in place; a hidden test passes its values as
+        ``allow`` to :func:`~course_lib.grading.guard.forbidden_calls`, so that the references may
+        use the library functions the student's code may not (``with reference_steps(...) as
+        steps:``).
 
     Raises
     ------
@@ -224,9 +232,10 @@ def reference_steps(namespace: MutableMapping, assignment: str, *names: str) -> 
         raise ValueError(f"assignment {assignment!r} has no reference step {', '.join(unknown)}; "
                          f"known: {', '.join(sorted(table))}")
     saved = {n: namespace.get(n, _ABSENT) for n in names}
-    namespace.update({n: table[n] for n in names})
+    installed = {n: table[n] for n in names}
+    namespace.update(installed)
     try:
-        yield
+        yield dict(installed)
     finally:
         for n, value in saved.items():
             if value is _ABSENT:

@@ -1,0 +1,94 @@
+"""A part whose answer calls the library function the assignment forbids scores 0, flagged.
+
+Chapters 3 and 5 ask students to rebuild functions that a library already has; the hidden tests
+call the student's function inside ``course_lib.grading.guard.forbidden_calls``. Here the solution
+notebook gets answers that import the reference instead (ch05: part 1 through the course's own
+reference step, part 5 through ``course_lib.descriptors.acsf``; ch03: part 2 through ASE) and is
+graded with the real grader: those parts score 0, the report names the forbidden function in the
+part's error, in ``forbidden_calls`` (JSON) and in the text summary, and every other part keeps
+its points (the later ch05 parts run on reference steps built on the same library functions).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nbgrader")
+
+from course_lib.grading import grade_notebook  # noqa: E402
+from notebook_helpers import find_cell, load_notebook  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: assignment -> {solution cell: source that calls the reference}, {test cell: forbidden function}
+CHEATS = {
+    "ch05_acsf": (
+        {
+            "part1_cutoff_solution": (
+                "def cutoff_function(r, r_cut):\n"
+                "    from course_lib.grading.steps import REFERENCE_STEPS\n"
+                "    return REFERENCE_STEPS['ch05_acsf']['cutoff_function'](r, r_cut)\n"
+            ),
+            "part5_matrix_solution": (
+                "def acsf_matrix(positions, symbols, species, r_cut, g2_params, g4_params):\n"
+                "    from ase import Atoms\n"
+                "    from course_lib.descriptors import acsf\n"
+                "    return acsf(Atoms(list(symbols), positions=positions), species, r_cut,\n"
+                "                g2_params=g2_params or None, g4_params=g4_params or None)\n"
+            ),
+        },
+        {"part1_cutoff": "course_lib.descriptors.acsf._cutoff_of_square",
+         "part5_matrix": "course_lib.descriptors.acsf.acsf"},
+    ),
+    "ch03_invariances": (
+        {
+            "part2_mic_solution": (
+                "def minimum_image_distances(positions, cell):\n"
+                "    from ase.geometry import get_distances\n"
+                "    return get_distances(positions, cell=cell, pbc=True)[1]\n"
+            ),
+        },
+        {"part2_mic": "ase.geometry.geometry.get_distances"},
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("forbidden")
+
+    def grade(assignment):
+        nb = copy.deepcopy(load_notebook(ROOT / "solutions" / assignment / f"{assignment}.ipynb"))
+        for cell_id, source in CHEATS[assignment][0].items():
+            find_cell(nb, cell_id)["source"] = source
+        path = folder / f"{assignment}.ipynb"
+        path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+        return assignment, grade_notebook(path, assignment, root=ROOT)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(grade, CHEATS))
+
+
+@pytest.mark.parametrize("assignment", sorted(CHEATS))
+def test_forbidden_call_scores_zero_and_is_flagged(assignment, reports):
+    report = reports[assignment]
+    flagged = CHEATS[assignment][1]
+    assert report.graded, report.errors
+    assert report.forbidden_calls == {part: [fn] for part, fn in flagged.items()}
+    summary = report.summary()
+    as_json = json.loads(report.to_json())
+    for part_id, function in flagged.items():
+        part = report.part(part_id)
+        assert part.points == 0 and part.passed is False and part.forbidden_calls == [function]
+        assert part.error.startswith(f"forbidden call: {function} ("), part.error
+        assert f"{part_id}: 0/{part.max_points:g} FAILED -- forbidden call: {function}" in summary
+        assert next(p for p in as_json["parts"] if p["id"] == part_id)["forbidden_calls"] == [function]
+    others = [p for p in report.parts if p.kind == "auto" and p.id not in flagged]
+    assert others and all(p.passed and not p.forbidden_calls for p in others), [
+        (p.id, p.error) for p in others if not p.passed]
+    assert report.score == report.max_score - sum(report.part(p).max_points for p in flagged)
