@@ -115,6 +115,15 @@ ASSIGNMENTS = [
         ("from course_lib.crysatom import", "_random_graph", "_reference_", "np.flatnonzero(real.ravel())",
          "np.logaddexp(0.0, u)"),
     ),
+    Assignment(
+        "ch09_correlations",
+        {"part1_density": 3, "part2_radial": 1, "part3_power": 2, "part4_bispectrum": 3, "part5_lambda": 3,
+         "part6_rotate": 2, "part7_pseudo": 3, "part8_separating": 2},
+        "part9_body_order",
+        ("part1_density", "part4_bispectrum", "part7_pseudo"),
+        ("forbidden_calls", "lambda_soap_from_coefficients", "alchemical_compression(", "_homometric",
+         "Mij,ani,bmj,ckM->abcnmk", "R[np.ix_(order, order)]", "Rubric"),
+    ),
 ]
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION", "fresh_rng")
 
