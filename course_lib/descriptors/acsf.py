@@ -51,6 +51,11 @@ Deliberate deviations:
   neighbours: moving an atom by a lattice vector changes its output);
 - the parameters are validated (:math:`\eta \ge 0`, :math:`\zeta > 0`,
   :math:`-1 \le \lambda \le 1`).
+
+Speed: with ``numba`` installed, the symmetry functions are summed by a compiled kernel, single
+structures and batches alike (the same formulas as the NumPy code, summed in another order: equal
+to ~1e-15 of the largest value; see ``course_lib/descriptors/_jit.py``). Without numba, or with
+``COURSE_LIB_NUMBA=0``, the NumPy code runs.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ import math
 
 import numpy as np
 
+from . import _jit
 from ._systems import (
     System,
     as_system,
@@ -177,7 +183,13 @@ def _validate_params(species, r_cut, g2, g3, g4, g5) -> dict:
     n_s = len(sp)
     n2b = 1 + len(g2) + len(g3)
     n3b = len(g4) + len(g5)
+    # for the compiled kernel: the three-body functions as one table (G4 rows, then G5 rows),
+    # each G4 row's index into the distinct G4 etas
+    eta4, eta4_idx = np.unique(g4[:, 0], return_inverse=True)
     return {
+        "g45": np.concatenate([g4, g5]),
+        "eta4": eta4,
+        "eta4_idx": eta4_idx.astype(np.int64).reshape(-1),
         "species": sp,
         "r_cut": rc,
         "g2": g2,
@@ -214,7 +226,12 @@ def _acsf_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
         i, j, vec, d = i[keep], j[keep], vec[keep], d[keep]
     n_feat, n2b, n3b = p["n_features"], p["n2b"], p["n3b"]
     out = np.zeros((n_rows, n_feat))
-    if len(i):
+    if len(i) and _jit.ENABLED:
+        _acsf_kernel(
+            i, j, vec, d, sp_idx, rows, rc, p["g2"], p["g3"], p["g45"], len(p["g4"]), p["eta4"],
+            p["eta4_idx"], n_s, n2b, n3b, out,
+        )
+    elif len(i):
         fc = 0.5 * (np.cos(np.pi / rc * d) + 1.0)
         row_i = rows[i]
         # --- two-body terms: per (centre, neighbour species) block [G1, G2..., G3...]
@@ -237,16 +254,19 @@ def _acsf_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
     return [out[nl.offsets[k] : nl.offsets[k + 1]] for k in range(len(systems))]
 
 
-def _int_power(base: np.ndarray, zeta: float) -> np.ndarray:
-    """``base ** zeta``, by repeated squaring when zeta is a small integer (much faster)."""
+def _int_power(base, zeta: float):
+    """``base ** zeta``, by repeated squaring when zeta is a small integer (much faster); for
+    arrays and, compiled, for numbers (the same squarings in the same order)."""
     k = int(zeta)
     if k != zeta or not 1 <= k <= 64:
-        return np.power(base, zeta)
-    result = None
+        return base**zeta
+    result = base  # placeholder until the first set bit (k >= 1 has one)
+    first = True
     sq = base
     while True:
         if k & 1:
-            result = sq if result is None else result * sq
+            result = sq if first else result * sq
+            first = False
         k >>= 1
         if not k:
             return result
@@ -254,22 +274,20 @@ def _int_power(base: np.ndarray, zeta: float) -> np.ndarray:
 
 
 # cos(sqrt(u)) = sum_k (-1)^k u^k / (2k)!, to 4e-15 for u in [0, pi^2 / 4] (10 terms)
-_COS_SQRT_COEFFS = [(-1) ** k / math.factorial(2 * k) for k in range(10)]
+_COS_SQRT_COEFFS = np.array([(-1) ** k / math.factorial(2 * k) for k in range(10)])
 
 
-def _cutoff_of_square(r2: np.ndarray, rc: float) -> np.ndarray:
+def _cutoff_of_square(r2, rc: float):
     """f_c(r) from r^2 without sqrt or np.cos (which has no vectorised float64 path here):
     f_c(r) = cos^2(pi r / (2 r_c)), with the cosine as a power series in
     u = (pi r / (2 r_c))^2, exact to ~1e-15 for r <= r_c. Beyond r_c, u is clamped to the
-    value at r_c, where the series gives cos^2(pi / 2) < 1e-31 instead of exactly 0."""
-    u = np.minimum(r2, rc * rc)
-    u *= (0.5 * math.pi / rc) ** 2
-    z = np.full_like(u, _COS_SQRT_COEFFS[-1])
-    for coeff in _COS_SQRT_COEFFS[-2::-1]:
-        z *= u
-        z += coeff
-    z *= z
-    return z
+    value at r_c, where the series gives cos^2(pi / 2) < 1e-31 instead of exactly 0.
+    For arrays and, compiled, for numbers."""
+    u = np.minimum(r2, rc * rc) * (0.5 * math.pi / rc) ** 2
+    z = u * _COS_SQRT_COEFFS[-1] + _COS_SQRT_COEFFS[-2]
+    for k in range(len(_COS_SQRT_COEFFS) - 3, -1, -1):
+        z = z * u + _COS_SQRT_COEFFS[k]
+    return z * z
 
 
 _GROUP_BUDGET = 40_000  # elements of the padded (centres, K, K) arrays processed at once
@@ -376,3 +394,68 @@ def _three_body(out, i, j, row_i, owner, vec, d, fc, p, sp_atom, offsets) -> Non
             m = np.matmul(w_oh.transpose(0, 2, 1), np.matmul(core_kk, w_oh))  # (A, S_loc, S_loc)
             out[rr, (cols0 + col)[ok]] = (m[:, a_loc, b_loc] * half)[ok]
 
+
+
+def _acsf_kernel_py(i, j, vec, d, sp_atom, rows, rc, g2, g3, g45, n4, eta4, eta4_idx, n_s, n2b, n3b, out):
+    """Compiled ACSF of the pairs ``(i, j)`` (sorted by ``i``): the formulas of the NumPy path
+    (:func:`_acsf_batch`, :func:`_three_body`) as loops over the pairs of each centre, added to
+    ``out[rows[i]]`` (centres with ``rows[i] < 0`` are skipped)."""
+    n_pairs = len(i)
+    n2, n3, n45 = len(g2), len(g3), len(g45)
+    fc = np.empty(n_pairs)
+    for p in range(n_pairs):
+        fc[p] = 0.5 * (np.cos(np.pi / rc * d[p]) + 1.0)
+    # per neighbour and three-body function: exp(-eta r^2) f_c(r) sqrt(2^(1 - zeta)) (one leg)
+    leg = np.empty((n_pairs, n45))
+    for f in range(n45):
+        eta = g45[f, 0]
+        scale = math.sqrt(2.0 ** (1.0 - g45[f, 1]))
+        for p in range(n_pairs):
+            leg[p, f] = np.exp(-eta * (d[p] * d[p])) * fc[p] * scale
+    core = np.empty(len(eta4))
+    ang = np.empty(n45)
+    start = 0
+    while start < n_pairs:
+        centre = i[start]
+        stop = start
+        while stop < n_pairs and i[stop] == centre:
+            stop += 1
+        row = rows[centre]
+        if row >= 0:
+            for p in range(start, stop):  # two-body: G1, G2, G3 per neighbour species
+                col = sp_atom[j[p]] * n2b
+                out[row, col] += fc[p]
+                for c in range(n2):
+                    diff = d[p] - g2[c, 1]
+                    out[row, col + 1 + c] += np.exp(-g2[c, 0] * (diff * diff)) * fc[p]
+                for c in range(n3):
+                    out[row, col + 1 + n2 + c] += np.cos(g3[c] * d[p]) * fc[p]
+            if n3b:
+                for q in range(start, stop):
+                    uq0, uq1, uq2 = vec[q, 0] / d[q], vec[q, 1] / d[q], vec[q, 2] / d[q]
+                    a = sp_atom[j[q]]
+                    r2q = d[q] * d[q]
+                    for t in range(q + 1, stop):
+                        cos = uq0 * (vec[t, 0] / d[t]) + uq1 * (vec[t, 1] / d[t]) + uq2 * (vec[t, 2] / d[t])
+                        cos = min(max(cos, -1.0), 1.0)
+                        b = sp_atom[j[t]]
+                        hi, lo = max(a, b), min(a, b)
+                        col = n2b * n_s + (hi * (hi + 1) // 2 + lo) * n3b
+                        if n4:
+                            rjk2 = max(d[q] * d[t] * (-2.0 * cos) + r2q + d[t] * d[t], 0.0)
+                            fc_jk = _cutoff_of_square_jit(rjk2, rc)
+                            for e in range(len(eta4)):
+                                core[e] = np.exp(-eta4[e] * rjk2) * fc_jk
+                        for f in range(n45):
+                            ang[f] = _int_power_jit(g45[f, 2] * cos + 1.0, g45[f, 1])
+                        for f in range(n45):
+                            v = ang[f] * leg[q, f] * leg[t, f]
+                            if f < n4:
+                                v *= core[eta4_idx[f]]
+                            out[row, col + f] += v
+        start = stop
+
+
+_int_power_jit = _jit.jit(_int_power)
+_cutoff_of_square_jit = _jit.jit(_cutoff_of_square)
+_acsf_kernel = _jit.jit(_acsf_kernel_py)

@@ -84,6 +84,11 @@ conditioned (condition number above 1e15 for ``n_max >= 7``), so for ``n_max >= 
 orthonormal only to 1e-6 to 1e-2 (a :class:`RuntimeWarning` says so); and the upward recurrence
 for :math:`i_l` returns rounding noise for high :math:`l` at small arguments, about 1e-10 of the
 largest feature, so the smallest polynomial features are not reproducible to many digits.
+
+**Speed.** With ``numba`` installed, the GTO expansion and the ``compression="off"`` power
+spectrum are computed by compiled kernels (the same formulas as the NumPy code, summed in another
+order: equal to ~1e-13 of the largest value; see ``course_lib/descriptors/_jit.py``). Without
+numba, or with ``COURSE_LIB_NUMBA=0``, the NumPy code runs.
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ import scipy.linalg
 import scipy.sparse
 from scipy.special import gamma
 
+from . import _jit
 from ._systems import (
     System,
     _is_single_structure,
@@ -480,6 +486,100 @@ def _sh_tables(l_max: int):
     return tables
 
 
+@lru_cache(maxsize=32)
+def _sh_kernel_tables(l_max: int):
+    """:func:`_sh_tables` for the compiled kernel: ``norm[l, m]`` (m = 0..l) and ``(2l-1)!!``."""
+    norm = np.zeros((l_max + 1, l_max + 1))
+    for l, (nl, _, _) in enumerate(_sh_tables(l_max)):
+        norm[l, : l + 1] = nl
+    dfact = np.array([_double_factorial(2 * l - 1) for l in range(l_max + 1)])
+    norm.flags.writeable = dfact.flags.writeable = False
+    return norm, dfact
+
+
+def _gto_expansion_kernel_py(vec, d2, w, group, expo, pref, norm, dfact, c):
+    """Compiled GTO expansion: for every pair, the radial factors of :func:`_radial_gto` and the
+    solid harmonics of :func:`_solid_harmonics` (the same recurrence, operation by operation),
+    their products added to ``c[group, n, l*l + l + m]`` in pair order (the order of the NumPy
+    path's sum over each group's run of pairs)."""
+    n_pairs = len(d2)
+    n_l, nn, n_k = pref.shape
+    l_max = n_l - 1
+    cos_m = np.empty(n_l)
+    sin_m = np.empty(n_l)
+    q_prev = np.empty(n_l)
+    q = np.empty(n_l)
+    q_new = np.empty(n_l)
+    ylm = np.empty(n_l * n_l)
+    e = np.empty(n_k)
+    for p in range(n_pairs):
+        x, y, z = vec[p, 0], vec[p, 1], vec[p, 2]
+        r2 = x * x + y * y + z * z
+        cos_m[0], sin_m[0] = 1.0, 0.0
+        for m in range(1, n_l):
+            cos_m[m] = x * cos_m[m - 1] - y * sin_m[m - 1]
+            sin_m[m] = x * sin_m[m - 1] + y * cos_m[m - 1]
+        for l in range(n_l):
+            for m in range(l - 1):
+                q_new[m] = ((2 * l - 1) * z * q[m] - (l + m - 1.0) * r2 * q_prev[m]) / (l - m + 0.0)
+            if l >= 1:
+                q_new[l - 1] = (2 * l - 1) * z * q[l - 1]
+            q_new[l] = dfact[l]
+            base = l * l + l
+            ylm[base] = norm[l, 0] * q_new[0]
+            for m in range(1, l + 1):
+                cq = norm[l, m] * q_new[m]
+                ylm[base + m] = cq * cos_m[m]
+                ylm[base - m] = cq * sin_m[m]
+            for m in range(l + 1):
+                q_prev[m] = q[m]
+                q[m] = q_new[m]
+        g = group[p]
+        wp = w[p]
+        for l in range(n_l):
+            for k in range(n_k):
+                e[k] = np.exp(expo[l, k] * d2[p])
+            for n in range(nn):
+                rad = 0.0
+                for k in range(n_k):
+                    rad += e[k] * pref[l, n, k]
+                rad *= wp
+                for lm in range(l * l, (l + 1) * (l + 1)):
+                    c[g, n, lm] += rad * ylm[lm]
+
+
+_gto_expansion_kernel = _jit.jit(_gto_expansion_kernel_py)
+
+
+def _power_spectrum_kernel_py(c, src, scale, out):
+    """Compiled gather of ``compression="off"``: ``out[row, f] = scale[f] * M[row].flat[src[f]]``
+    with ``M[row, l, x, y] = sum_m c[row, x, l*l + m] c[row, y, l*l + m]`` (the matrices of
+    :func:`_products`), one row at a time (``M`` of a row stays in cache)."""
+    n_rows, xy, n_lm = c.shape
+    n_l = int(round(np.sqrt(n_lm)))
+    ct = np.empty((n_lm, xy))
+    prod = np.empty(n_l * xy * xy)
+    n_f = len(src)
+    for row in range(n_rows):
+        for x in range(xy):
+            for lm in range(n_lm):
+                ct[lm, x] = c[row, x, lm]
+        for l in range(n_l):
+            for x in range(xy):
+                base = (l * xy + x) * xy
+                for y in range(xy):
+                    prod[base + y] = 0.0
+                for lm in range(l * l, (l + 1) * (l + 1)):
+                    cx = ct[lm, x]
+                    for y in range(xy):
+                        prod[base + y] += cx * ct[lm, y]
+        for f in range(n_f):
+            out[row, f] = prod[src[f]] * scale[f]
+
+
+_power_spectrum_kernel = _jit.jit(_power_spectrum_kernel_py)
+
+
 def _double_factorial(k: int) -> float:
     """k!! (1 for k <= 0) in exact integer arithmetic, then rounded once to a float.
 
@@ -657,9 +757,20 @@ def _power_spectrum(coeffs: list[np.ndarray], mode: str) -> np.ndarray:
     """Power spectrum (local layout) from per-l coefficients of shape ``(n_centres, S, N, 2l+1)``."""
     n_c, n_s, nn, _ = coeffs[0].shape
     flat = _local_layout(n_s, nn, len(coeffs) - 1, mode)[0]
+    if _jit.ENABLED and mode == "off":  # the same sums as soap()'s compiled path
+        out = np.empty((n_c, len(flat)))
+        _power_spectrum_kernel(_stacked(coeffs), flat, _local_prefactor(n_s, nn, len(coeffs) - 1, mode), out)
+        return out
     out = np.take(_products(coeffs, mode).reshape(n_c, -1), flat, axis=1)
     out *= _local_prefactor(n_s, nn, len(coeffs) - 1, mode)
     return out
+
+
+def _stacked(coeffs: list[np.ndarray]) -> np.ndarray:
+    """Per-l coefficients ``(n_centres, S, N, 2l+1)`` as one ``(n_centres, S*N, (l_max+1)**2)``
+    array (the layout of :attr:`Expansion.full`)."""
+    n_c, n_s, nn, _ = coeffs[0].shape
+    return np.concatenate([c.reshape(n_c, n_s * nn, -1) for c in coeffs], axis=2)
 
 
 @lru_cache(maxsize=64)
@@ -768,6 +879,8 @@ class Expansion(NamedTuple):
     gmap: np.ndarray
     owner: np.ndarray  # structure of each row
     offsets: np.ndarray  # atoms of structure k are rows offsets[k]:offsets[k+1] (all centres)
+    # the compiled path only: all l at once, (n_rows, s_loc * n_max, (l_max+1)**2), contiguous
+    full: np.ndarray | None = None
 
 
 def _expansion(systems: list[System], p: dict, periodic: bool, centers=None) -> Expansion:
@@ -799,8 +912,21 @@ def _expansion(systems: list[System], p: dict, periodic: bool, centers=None) -> 
     if centers is not None:
         keep = rows[i] >= 0
         i, j, vec, d2 = i[keep], j[keep], vec[keep], d2[keep]
-    # sorted by (centre, local species) group, so that each c is a sum over a run of pairs
     group = rows[i] * s_loc + loc_sp[j]
+    if _jit.ENABLED and p["rbf"] == "gto":
+        r = np.sqrt(d2)
+        w = _weights(r, p["weighting"]) * p["species_weights"][sp_idx[j]]
+        expo, pref = _gto_factors(p["r_cut"], nn, l_max, p["eta"])
+        norm, dfact = _sh_kernel_tables(l_max)
+        c = np.zeros((n_rows * s_loc, nn, (l_max + 1) ** 2))
+        _gto_expansion_kernel(vec, d2, w, group, expo, pref, norm, dfact, c)
+        if repeat is not None:  # back to the order (and repeats) of ``centers``
+            c = c.reshape(n_rows, -1)[repeat]
+            owner = np.zeros(len(repeat), dtype=np.int64)
+        c = c.reshape(len(owner), s_loc, nn, -1)
+        coeffs = [c[..., l * l : (l + 1) ** 2] for l in range(l_max + 1)]
+        return Expansion(coeffs, gmap, owner, nl.offsets, c.reshape(len(owner), s_loc * nn, -1))
+    # sorted by (centre, local species) group, so that each c is a sum over a run of pairs
     order = np.argsort(group, kind="stable")
     group, j, vec, d2 = group[order], j[order], vec[order], d2[order]
     r = np.sqrt(d2)
@@ -876,7 +1002,7 @@ def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
     """
     sp = p["species"]
     n_s, nn, l_max, mode = len(sp), p["n_max"], p["l_max"], p["mode"]
-    coeffs, gmap, owner, offsets = _expansion(systems, p, periodic, centers)
+    coeffs, gmap, owner, offsets, full = _expansion(systems, p, periodic, centers)
     n_rows = len(owner)
     avg = p["average"]
     n_sys = 1 if centers is not None else len(systems)
@@ -893,8 +1019,14 @@ def _soap_batch(systems: list[System], p: dict, periodic: bool, centers=None) ->
         # one species layout for the whole batch: gather dscribe's columns from the products
         key = np.ascontiguousarray(gmap[0], dtype=np.int64).tobytes()
         src, scale = _gather_plan(key, n_s, nn, l_max, mode)
-        out = np.take(_products(coeffs, mode).reshape(len(coeffs[0]), -1), src, axis=1)
-        out *= scale
+        if _jit.ENABLED and mode == "off" and avg == "off":
+            if full is None:  # polynomial basis: coefficients from the NumPy expansion
+                full = _stacked(coeffs)
+            out = np.empty((len(full), len(src)))
+            _power_spectrum_kernel(full, src, scale, out)
+        else:
+            out = np.take(_products(coeffs, mode).reshape(len(coeffs[0]), -1), src, axis=1)
+            out *= scale
     else:
         ps = _power_spectrum(coeffs, mode)
         row_struct = np.arange(n_sys) if avg == "inner" else owner
