@@ -18,6 +18,7 @@ from course_lib.descriptors import (
     bispectrum_from_coefficients,
     clebsch_gordan,
     contract,
+    correlation_feature_count,
     density_coefficients,
     featomic_hypers,
     gfre,
@@ -485,6 +486,35 @@ def test_compression_gfre_decreases_to_zero():
 
 
 # ----------------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("n_species, n_max, l_max", [(1, 2, 0), (2, 3, 2), (3, 2, 3)])
+def test_correlation_feature_count_is_the_output_length(n_species, n_max, l_max):
+    species = ["H", "C", "O"][:n_species]
+    atoms = Atoms("".join(species) + "H", positions=default_rng(3).normal(scale=1.2, size=(n_species + 1, 3)))
+    c = density_coefficients(atoms, species, 4.0, n_max, l_max, 0.5)
+    assert radial_spectrum(atoms, species, 4.0, n_max, 0.5).shape[1] == correlation_feature_count(1, n_max, l_max, n_species)
+    assert power_spectrum_from_coefficients(c).shape[1] == correlation_feature_count(2, n_max, l_max, n_species)
+    assert soap(atoms, species, 4.0, n_max, l_max, 0.5).shape[1] == correlation_feature_count(2, n_max, l_max, n_species)
+    assert bispectrum_from_coefficients(c).shape[1] == correlation_feature_count(3, n_max, l_max, n_species)
+    for lam in range(2 * l_max + 1):
+        assert lambda_soap_from_coefficients(c, lam).shape[1:] == (
+            2 * lam + 1, correlation_feature_count(2, n_max, l_max, n_species, lam=lam))
+    u = alchemical_compression(c, 1)
+    assert bispectrum_from_coefficients(mix_species(c, u)).shape[1] == correlation_feature_count(3, n_max, l_max, 1)
+    # hand counts: 2 species, n_max = 3, l_max = 2 -> 6 channels; triplets (000), (011), (022), (112), (222)
+    assert correlation_feature_count(2, 3, 2, 2) == 21 * 3 and correlation_feature_count(3, 3, 2, 2) == 216 * 5
+
+
+def test_correlation_feature_count_errors():
+    with pytest.raises(ValueError, match="nu must be 1, 2 or 3"):
+        correlation_feature_count(4, 2, 2, 1)
+    with pytest.raises(ValueError, match="lam is only defined for nu = 2"):
+        correlation_feature_count(3, 2, 2, 1, lam=1)
+    with pytest.raises(ValueError, match="lam must be an integer"):
+        correlation_feature_count(2, 2, 1, 1, lam=3)
+    with pytest.raises(ValueError, match="n_species must be an integer >= 1"):
+        correlation_feature_count(2, 2, 1, 0)
 
 
 def test_errors():

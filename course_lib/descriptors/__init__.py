@@ -17,7 +17,8 @@ Every function takes an :class:`ase.Atoms`, a :class:`pymatgen.core.Structure` o
   equal to :func:`soap`), :func:`bispectrum` (ν = 3), :func:`lambda_soap` (equivariant), the
   coupling and rotation helpers :func:`clebsch_gordan`, :func:`real_clebsch_gordan`,
   :func:`wigner_d_real`, and the compression tools :func:`pca_radial_contraction`,
-  :func:`contract`, :func:`alchemical_compression`, :func:`mix_species`, and
+  :func:`contract`, :func:`alchemical_compression`, :func:`mix_species`, the feature count
+  :func:`correlation_feature_count`, and
   :func:`featomic_hypers` (featomic set up with our radial basis, for cross-checks);
 - :func:`mbtr` -- the many-body tensor representation (Huo & Rupp), k = 1, 2, 3, global;
 
@@ -36,6 +37,7 @@ from .correlations import (
     bispectrum_from_coefficients,
     clebsch_gordan,
     contract,
+    correlation_feature_count,
     density_coefficients,
     featomic_hypers,
     lambda_soap,
@@ -66,6 +68,7 @@ __all__ = [
     "bispectrum_from_coefficients",
     "clebsch_gordan",
     "contract",
+    "correlation_feature_count",
     "coulomb_matrix",
     "density_coefficients",
     "featomic_hypers",

@@ -91,6 +91,7 @@ __all__ = [
     "bispectrum_from_coefficients",
     "clebsch_gordan",
     "contract",
+    "correlation_feature_count",
     "density_coefficients",
     "featomic_hypers",
     "lambda_soap",
@@ -380,6 +381,36 @@ def lambda_soap(
     return lambda_soap_from_coefficients(
         density_coefficients(system, species, r_cut, n_max, l_max, sigma, rbf, periodic, centers), lam
     )
+
+
+def correlation_feature_count(nu: int, n_max: int, l_max: int, n_species: int, lam: int | None = None) -> int:
+    r"""Number of features per centre that this module's functions return.
+
+    ``nu = 1``: :func:`radial_spectrum` (:math:`n_s n_\max`, ``l_max`` is not used); ``nu = 2``:
+    :func:`power_spectrum` (:math:`\tfrac12 n_s n_\max (n_s n_\max + 1)(l_\max + 1)`), or with
+    ``lam`` the last axis of :func:`lambda_soap` (:math:`n_s^2 n_\max^2` times the number of
+    allowed :math:`(l_1 \le l_2)`; each of the :math:`2\lambda + 1` components has that many);
+    ``nu = 3``: :func:`bispectrum` (:math:`n_s^3 n_\max^3` times the number of allowed
+    :math:`(l_1 \le l_2 \le l_3)`). For compressed coefficients pass the compressed sizes
+    (``n_species = n_pseudo``, or ``n_species = 1`` and ``n_max = n_components``).
+    """
+    for name, v, low in (("nu", nu, 1), ("n_max", n_max, 1), ("l_max", l_max, 0), ("n_species", n_species, 1)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}.")
+    if nu > 3:
+        raise ValueError(f"nu must be 1, 2 or 3 (the orders this module computes), got {nu}.")
+    if lam is not None:
+        if nu != 2:
+            raise ValueError(f"lam is only defined for nu = 2 (lambda_soap), got nu = {nu}.")
+        if not isinstance(lam, (int, np.integer)) or isinstance(lam, bool) or not 0 <= lam <= 2 * l_max:
+            raise ValueError(f"lam must be an integer in [0, 2*l_max] = [0, {2 * l_max}]; got {lam!r}.")
+        return n_species**2 * n_max**2 * len(_lambda_pairs(l_max, lam))
+    channels = n_species * n_max
+    if nu == 1:
+        return channels
+    if nu == 2:
+        return channels * (channels + 1) // 2 * (l_max + 1)
+    return channels**3 * len(_bispectrum_triplets(l_max))
 
 
 # ---------------------------------------------------------------- Clebsch-Gordan and Wigner D
