@@ -168,6 +168,30 @@ def _radial_spectrum(coeffs):
     return np.asarray(coeffs, dtype=float)[:, :, 0].ravel()  # c_{a n 0 0}, as correlations.radial_spectrum
 
 
+# -- chapter 10: text representations ----------------------------------------------------------------
+
+
+def _tfidf_matrix(token_lists):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    # the tokens are given: the analyser only turns each document into its list of tokens
+    vectorizer = TfidfVectorizer(analyzer=list, lowercase=False)
+    x = vectorizer.fit_transform([list(tokens) for tokens in token_lists]).toarray()
+    return x, [str(t) for t in vectorizer.get_feature_names_out()]
+
+
+def _cosine_ranking(queries, database, query_indices):
+    from course_lib.text import rank_by_similarity
+
+    return rank_by_similarity(queries, database, exclude_self=True, query_indices=query_indices)
+
+
+def _recall_at_k(ranking, relevant, k):
+    from course_lib.text import recall_at_k
+
+    return recall_at_k(np.asarray(ranking), np.asarray(relevant, dtype=bool), int(k))
+
+
 #: assignment -> {name of the student's function: the course's implementation of that step}
 REFERENCE_STEPS: dict[str, dict[str, Callable]] = {
     "ch01_composition": {
@@ -190,6 +214,7 @@ REFERENCE_STEPS: dict[str, dict[str, Callable]] = {
         "bispectrum": _correlation("bispectrum_from_coefficients"),
         "lambda1_soap": _correlation("lambda_soap_from_coefficients", 1),
     },
+    "ch10_text": {"tfidf_matrix": _tfidf_matrix, "cosine_ranking": _cosine_ranking, "recall_at_k": _recall_at_k},
 }
 
 _ABSENT = object()
