@@ -1,4 +1,4 @@
-"""Round-trip tests of the graded assignments of chapters 2-8, one table row per assignment.
+"""Round-trip tests of the graded assignments of chapters 2-10, one table row per assignment.
 
 For every assignment: the solution scores full marks, the untouched student copy scores zero on
 every autograded part, a submission that solves only some parts scores exactly those, the hidden
@@ -123,6 +123,14 @@ ASSIGNMENTS = [
         ("part1_density", "part4_bispectrum", "part7_pseudo"),
         ("forbidden_calls", "lambda_soap_from_coefficients", "alchemical_compression(", "_homometric",
          "Mij,ani,bmj,ckM->abcnmk", "R[np.ix_(order, order)]", "Rubric"),
+    ),
+    Assignment(
+        "ch10_text",
+        {"part1_tfidf": 3, "part2_ranking": 2, "part3_recall": 3, "part4_robust": 2, "part5_text_recall": 3},
+        "part6_definition",
+        ("part1_tfidf", "part3_recall", "part4_robust"),
+        ("forbidden_calls", "_reference_", "TfidfVectorizer(analyzer=list", "np.take_along_axis",
+         "relevance_from_labels", "Rubric"),
     ),
 ]
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION", "fresh_rng")
