@@ -14,7 +14,12 @@ before numpy is imported. Each measurement is repeated (``--repeats``) alternati
 libraries, and the best run is kept; the CPU time of this process is reported next to the wall
 time because the machine may be shared (the ratio uses CPU time). dscribe is timed with
 ``Descriptor.create(list)``, ours with :func:`course_lib.descriptors.featurize` (vectorised over
-structures); a second table times single-structure calls of both.
+structures); a second table times single-structure calls of both. Our single-structure kernels
+are compiled with numba when it is installed (``course_lib/descriptors/_jit.py``); with
+``COURSE_LIB_NUMBA=0`` in the environment the script times the plain NumPy path instead. A third
+table gives the time of the first call of each single-structure descriptor in a fresh process,
+once with an empty numba cache (the compilation a student waits for) and once more (the kernels
+loaded from the on-disk cache).
 
 Agreement: for every structure, ``max|ours - dscribe| / max|dscribe|`` (the table shows the
 maximum over structures), and the fraction of numbers outside ``rtol=1e-6`` (with ``atol`` =
@@ -47,6 +52,9 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import json  # noqa: E402
+import subprocess  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +69,7 @@ import ase.io  # noqa: E402
 import dscribe  # noqa: E402
 from dscribe.descriptors import ACSF, SOAP, CoulombMatrix, SineMatrix  # noqa: E402
 
-from course_lib.descriptors import acsf, coulomb_matrix, featurize, sine_matrix, soap  # noqa: E402
+from course_lib.descriptors import _jit, acsf, coulomb_matrix, featurize, sine_matrix, soap  # noqa: E402
 
 
 def data_dir() -> Path:
@@ -227,6 +235,43 @@ def profile(fn, top):
     return out
 
 
+_FIRST_CALLS = """
+import json, sys, time
+start = time.perf_counter()
+from course_lib.descriptors import acsf, coulomb_matrix, soap
+from ase.build import molecule
+out = {"import course_lib.descriptors": time.perf_counter() - start}
+kw = json.loads(sys.argv[1])
+atoms = molecule("CH3CH2OH")
+for name, fn in [
+    ("Coulomb matrix", lambda: coulomb_matrix(atoms, n_atoms_max=23)),
+    ("ACSF", lambda: acsf(atoms, **kw["acsf"])),
+    ("SOAP GTO", lambda: soap(atoms, **kw["soap"])),
+    ("SOAP polynomial", lambda: soap(atoms, **kw["poly"])),
+]:
+    start = time.perf_counter()
+    fn()
+    out[name] = time.perf_counter() - start
+print(json.dumps(out))
+"""
+
+
+def first_calls(params: dict) -> list[dict]:
+    """Seconds of the import and of each descriptor's first call (ethanol) in two fresh processes
+    sharing a new, empty numba cache directory: the first compiles, the second loads the cache."""
+    runs = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for _ in range(2):
+            res = subprocess.run([sys.executable, "-c", _FIRST_CALLS, json.dumps(params)], env=env,
+                                 capture_output=True, text=True, timeout=600, cwd=REPO)
+            if res.returncode:
+                sys.exit(f"first-call measurement failed:\n{res.stderr}")
+            runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    print("first calls (compile, cached):", runs, flush=True)
+    return runs
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="structures per data set")
@@ -238,7 +283,11 @@ def main():
     parser.add_argument("--profile", type=int, default=8, metavar="K",
                         help="record the K most expensive functions of each single-call path (0: off)")
     args = parser.parse_args()
-    info = machine_info("numpy", "scipy", "ase", "dscribe")
+    info = machine_info("numpy", "scipy", "ase", "dscribe", "numba")
+    info["kernels"] = (
+        f"compiled with numba {info['numba']}" if _jit.ENABLED
+        else "plain NumPy path (numba off: COURSE_LIB_NUMBA=0 or numba not importable)"
+    )
     print(info, flush=True)
 
     root = data_dir()
@@ -307,18 +356,23 @@ def main():
     ]
     singles = [single_calls(name, data, ref, our, args.repeats, args.profile)
                for name, data, ref, our in single_cases]
+    sp_first = ["H", "C", "N", "O", "S"]
+    firsts = first_calls({"acsf": dict(acsf_m, species=sp_first), "soap": dict(soap_m, species=sp_first),
+                          "poly": dict(soap_p, species=sp_first)}) if _jit.ENABLED else []
     info["load_after"] = load_average()
     if args.markdown:
-        write_markdown(args.markdown, info, rows, singles, args, len(sp_c),
+        write_markdown(args.markdown, info, rows, singles, firsts, args, len(sp_c),
                        dict(acsf_m=acsf_m, acsf_c=acsf_c, soap_m=soap_m, soap_p=soap_p, soap_c=soap_c))
         print(f"wrote {args.markdown}")
 
 
-def write_markdown(path, info, rows, singles, args, n_species_c, params):
+def write_markdown(path, info, rows, singles, firsts, args, n_species_c, params):
     def short(kw):
         return ", ".join(f"{k}={v!r}" for k, v in kw.items() if k != "species")
 
     cmd = "COURSE_DATA_DIR=<data dir> .venv/bin/python benchmarks/descriptors_vs_dscribe.py"
+    if not _jit.ENABLED and os.environ.get("COURSE_LIB_NUMBA") == "0":
+        cmd = "COURSE_LIB_NUMBA=0 " + cmd
     extra = []
     if args.n != 1000:
         extra.append(f"--n {args.n}")
@@ -344,6 +398,7 @@ def write_markdown(path, info, rows, singles, args, n_species_c, params):
         f"{info['load']} at the start, {info['load_after']} at the end; 1-minute / 5-minute / 15-minute)",
         f"- Python {info['python']}, numpy {info['numpy']}, scipy {info['scipy']}, ase {info['ase']}, "
         f"dscribe {info['dscribe']}",
+        f"- our single-structure kernels: {info['kernels']}",
         "- one process, one BLAS/OpenMP thread for both libraries; best of "
         f"{args.repeats} alternating runs; structures per call: {args.chunk}",
         f"- data: the first {args.n:,} molecules of QM7 and the first {args.n:,} crystals of JARVIS-DFT 3D 2021 "
@@ -400,6 +455,18 @@ def write_markdown(path, info, rows, singles, args, n_species_c, params):
                       "  |---|---:|---:|---:|"]
             lines += [f"  | `{f}` | {c:,} | {own:.4f} | {cum:.4f} |" for f, c, own, cum in r["profile"]]
             lines.append("")
+    if firsts:
+        lines += [
+            "",
+            "First call in a fresh process (ethanol; seconds of wall-clock time; the import includes "
+            "numba's): with an empty numba cache the kernels are compiled, a second process loads them "
+            "from the on-disk cache:",
+            "",
+            "| step | empty cache (compiles) s | second process (cached) s |",
+            "|---|---:|---:|",
+        ]
+        lines += [f"| {k} | {firsts[0][k]:.2f} | {firsts[1][k]:.2f} |" for k in firsts[0]]
+        lines += [f"| total | {sum(firsts[0].values()):.2f} | {sum(firsts[1].values()):.2f} |"]
     lines += [
         "",
         "Parameters:",

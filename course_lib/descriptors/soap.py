@@ -504,7 +504,6 @@ def _gto_expansion_kernel_py(vec, d2, w, group, expo, pref, norm, dfact, c):
     path's sum over each group's run of pairs)."""
     n_pairs = len(d2)
     n_l, nn, n_k = pref.shape
-    l_max = n_l - 1
     cos_m = np.empty(n_l)
     sin_m = np.empty(n_l)
     q_prev = np.empty(n_l)
