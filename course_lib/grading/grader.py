@@ -625,6 +625,11 @@ def grade_notebook(
         manual_max_score=sum(c.points for c in source_cells if c.kind == "manual"),
         cell_timeout=cell_timeout,
     )
+    from .sandbox import isolation_problem
+
+    unisolated = isolation_problem()  # e.g. grading without root: said in the report, never silently
+    if unisolated:
+        report.errors.append(unisolated)
     nb, unreadable = _read_submission(submission)
     if unreadable:
         report.errors.append(unreadable)

@@ -43,6 +43,7 @@ autograding is nbgrader's.
 
 from __future__ import annotations
 
+import ast
 import copy
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -60,6 +61,7 @@ from nbgrader.preprocessors import (
 from traitlets import Integer
 
 from .grader import KERNEL_DIED
+from .integrity import attestation_code, verify
 
 __all__ = [
     "ClearHiddenTestsFromFeedback",
@@ -190,6 +192,43 @@ def _timed_out(cell) -> bool:
                for o in cell.get("outputs", []))
 
 
+def _has_error(cell) -> bool:
+    return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+
+
+def _ends_in_expression(source: str) -> bool:
+    """Whether a cell's last statement is an expression other than a ``print(...)`` call."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    last = body[-1] if body else None
+    return isinstance(last, ast.Expr) and not (
+        isinstance(last.value, ast.Call) and getattr(last.value.func, "id", None) == "print")
+
+
+def _check_attestation(cell, nonce: str) -> None:
+    """Remove the attestation from a test cell's stdout; add an error output if it failed."""
+    if _has_error(cell):
+        return  # the test failed (or raised) before the attestation ran: it scores 0 anyway
+    streams = [o for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"]
+    text = "".join(o.get("text", "") for o in streams)
+    problem, cleaned = verify(nonce, text)
+    if cleaned != text:
+        for output in streams:
+            own = verify(nonce, output.get("text", ""))[1]
+            if own != output.get("text", ""):
+                output["text"] = own
+                break
+        else:  # the attestation was split over several outputs: one stdout output holds it all
+            streams[0]["text"] = cleaned
+            cell.outputs = [o for o in cell.outputs if o is streams[0] or all(o is not s for s in streams)]
+        cell.outputs = [o for o in cell.outputs
+                        if not (o.get("output_type") == "stream" and not o.get("text"))]
+    if problem:
+        cell.outputs.append(_error("IntegrityError", problem))
+
+
 class RecoveringExecute(Execute):
     """:class:`nbgrader.preprocessors.Execute` that goes on after a dead or stuck kernel."""
 
@@ -203,11 +242,35 @@ class RecoveringExecute(Execute):
         self._skip: set[int] = set()
         return super().preprocess(nb, resources, km)
 
+    def __init__(self, *args, **kwargs):
+        from .sandbox import SandboxedKernelManager
+
+        # every kernel runs isolated from the grader (nbgrader's Execute would set its own class)
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
+
     def preprocess_cell(self, cell, resources, index):
-        """Run one cell; if it kills the kernel or cannot be interrupted, restart and recover."""
+        """Run one cell; if it kills the kernel or cannot be interrupted, restart and recover.
+
+        A test cell runs with the attestation of :mod:`course_lib.grading.integrity` at its end
+        (its source in the notebook is unchanged); a problem it finds becomes an error output."""
         self._check_assign_resources(resources)
+        test = cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+        original = cell.source
+        nonce = None
+        if test:
+            nonce, attest = attestation_code(original)
+            in_cell = not _ends_in_expression(original)
+            if in_cell:  # a last expression stays the cell's result (nbgrader's partial credit)
+                cell.source = original + "\n" + attest
         try:
             cell = self.execute_cell(cell, index, store_history=True)
+            if test and not in_cell and not _has_error(cell):
+                check = copy.deepcopy(cell)
+                check.source, check.outputs = attest, []
+                check = self.execute_cell(check, index, store_history=False)
+                cell.outputs += [o for o in check.outputs if o.get("name") == "stdout"
+                                 or o.get("output_type") == "error"]
         except DeadKernelError:
             cell.outputs.append(_error(KERNEL_DIED, (
                 "the kernel died while running this cell (the code ended or crashed the Python "
@@ -219,7 +282,11 @@ class RecoveringExecute(Execute):
                 "the kernel was restarted and grading went on with the next cell")))
         else:
             if not _timed_out(cell):
+                if test:
+                    _check_attestation(cell, nonce)
                 return cell, self.resources
+        finally:
+            cell.source = original
         self.nb.cells[index] = cell
         self._recover(index)
         return cell, self.resources
