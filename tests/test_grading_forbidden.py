@@ -7,11 +7,13 @@ reference step, part 5 through ``course_lib.descriptors.acsf``; ch03: part 2 thr
 graded with the real grader: those parts score 0, the report names the forbidden function in the
 part's error, in ``forbidden_calls`` (JSON) and in the text summary, and every other part keeps
 its points (the later ch05 parts run on reference steps built on the same library functions).
+nbgrader's CSV export of that grading (the course's export plugin) names the flagged parts too.
 """
 
 from __future__ import annotations
 
 import copy
+import csv
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -68,7 +70,8 @@ def reports(tmp_path_factory):
             find_cell(nb, cell_id)["source"] = source
         path = folder / f"{assignment}.ipynb"
         path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
-        return assignment, grade_notebook(path, assignment, root=ROOT)
+        # keep the temporary nbgrader course (gradebook, autograded notebook) for the export test
+        return assignment, grade_notebook(path, assignment, root=ROOT, keep=folder / f"{assignment}_course")
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(pool.map(grade, CHEATS))
@@ -92,3 +95,23 @@ def test_forbidden_call_scores_zero_and_is_flagged(assignment, reports):
     assert others and all(p.passed and not p.forbidden_calls for p in others), [
         (p.id, p.error) for p in others if not p.passed]
     assert report.score == report.max_score - sum(report.part(p).max_points for p in flagged)
+
+
+def test_export_flags_the_forbidden_calls(reports, tmp_path):
+    from nbgrader.api import Gradebook
+    from traitlets.config import Config
+
+    from course_lib.grading.course import use_alembic_api
+    from course_lib.grading.export import CourseCsvExportPlugin
+
+    use_alembic_api(force=True)  # what nbgrader_config.py does
+    course = Path(reports["ch05_acsf"].submission).parent / "ch05_acsf_course"
+    config = Config()
+    config.CourseDirectory.root = str(course)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        CourseCsvExportPlugin(to=str(tmp_path / "grades.csv"), config=config).export(gb)
+    with open(tmp_path / "grades.csv", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert float(row["raw_score"]) == reports["ch05_acsf"].score == 8.0
+    assert row["flags"] == ("forbidden call: part1_cutoff (course_lib.descriptors.acsf._cutoff_of_square); "
+                            "forbidden call: part5_matrix (course_lib.descriptors.acsf.acsf)")

@@ -9,18 +9,26 @@ like a blank submission. :class:`CourseCsvExportPlugin` writes the same CSV with
 - ``NO (k of n test cells have no score)``: autograding did not finish; grade it again or by hand;
 - empty: nothing was submitted.
 
+A second column, ``flags``, names the parts whose hidden tests caught a call of a library function
+the part forbids (``course_lib.grading.guard.forbidden_calls``), read from the autograded notebooks:
+``forbidden call: part5_matrix (course_lib.descriptors.acsf.acsf)``, several joined by ``; ``, empty
+if there are none. Those parts already score 0; the flag tells a low score from a forbidden shortcut.
+
 The course's ``nbgrader_config.py`` selects it (``ExportApp.plugin_class``), so ``nbgrader export``
-writes the column.
+writes the columns.
 """
 
 from __future__ import annotations
 
 import csv
+import json
+from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.plugins import CsvExportPlugin
 
-__all__ = ["CourseCsvExportPlugin", "autograded_status"]
+__all__ = ["CourseCsvExportPlugin", "autograded_status", "forbidden_call_flags"]
 
 
 def autograded_status(gradebook: Gradebook, assignment: str, student: str) -> str:
@@ -41,18 +49,41 @@ def autograded_status(gradebook: Gradebook, assignment: str, student: str) -> st
     return "yes" if missing == 0 else f"NO ({missing} of {total} test cells have no score)"
 
 
+def forbidden_call_flags(coursedir: CourseDirectory, assignment: str, student: str) -> str:
+    """The ``flags`` column of one submission (see the module docstring); ``""`` if the student has
+    no autograded notebooks of ``assignment`` or none of their test cells hit a forbidden call."""
+    from .grader import _forbidden_calls, _nbgrader_meta
+
+    folder = Path(coursedir.format_path(coursedir.autograded_directory, student, assignment))
+    flags = []
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        except (OSError, ValueError):
+            continue
+        for cell in cells if isinstance(cells, list) else []:
+            meta = _nbgrader_meta(cell)
+            names = _forbidden_calls(cell) if meta.get("grade") and not meta.get("solution") else []
+            if names:
+                flags.append(f"forbidden call: {meta.get('grade_id')} ({', '.join(names)})")
+    return "; ".join(flags)
+
+
 class CourseCsvExportPlugin(CsvExportPlugin):
-    """nbgrader's :class:`~nbgrader.plugins.CsvExportPlugin` plus the ``autograded`` column."""
+    """nbgrader's :class:`~nbgrader.plugins.CsvExportPlugin` plus the ``autograded`` and ``flags``
+    columns."""
 
     def export(self, gradebook: Gradebook) -> None:
-        """Write nbgrader's CSV, then add the ``autograded`` column to every row."""
+        """Write nbgrader's CSV, then add the ``autograded`` and ``flags`` columns to every row."""
         super().export(gradebook)
         dest = self.to or "grades.csv"
         with open(dest, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            rows, columns = list(reader), [*(reader.fieldnames or []), "autograded"]
+            rows, columns = list(reader), [*(reader.fieldnames or []), "autograded", "flags"]
+        coursedir = getattr(self.parent, "coursedir", None) or CourseDirectory(parent=self)
         for row in rows:
             row["autograded"] = autograded_status(gradebook, row["assignment"], row["student_id"])
+            row["flags"] = forbidden_call_flags(coursedir, row["assignment"], row["student_id"])
         with open(dest, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
             writer.writeheader()
