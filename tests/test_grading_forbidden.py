@@ -115,3 +115,18 @@ def test_export_flags_the_forbidden_calls(reports, tmp_path):
     assert float(row["raw_score"]) == reports["ch05_acsf"].score == 8.0
     assert row["flags"] == ("forbidden call: part1_cutoff (course_lib.descriptors.acsf._cutoff_of_square); "
                             "forbidden call: part5_matrix (course_lib.descriptors.acsf.acsf)")
+
+
+def test_cli_prints_the_text_summary(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("not a notebook", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "course_lib.grading", "grade", str(bad), "-a", "ch05_acsf",
+                          "--text"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("ch05_acsf: 0 of 13 autograded points") and lines[0].endswith("NOT GRADED")
+    assert "  part1_cutoff: 0/2 FAILED -- not graded: the submission could not be read" in lines
+    assert any(line.startswith("  problem: the submitted file is not a notebook") for line in lines)
