@@ -45,6 +45,19 @@ def _weighted_stat(stat: str) -> Callable:
     return weighted
 
 
+# -- chapter 2: element and species embeddings ----------------------------------------------------------
+
+
+def _mean_pool(composition, embedding):
+    """Fraction-weighted mean of the vectors of ``{symbol or species: amount}`` in an element or a
+    species embedding (both have ``vectors``)."""
+    from course_lib.composition import _pool
+
+    keys = list(composition)
+    amounts = np.array([composition[k] for k in keys], dtype=float)
+    return _pool(amounts, np.asarray(embedding.vectors(keys), dtype=float), "mean")
+
+
 # -- chapter 4: Coulomb matrices -----------------------------------------------------------------------
 
 
@@ -199,6 +212,7 @@ REFERENCE_STEPS: dict[str, dict[str, Callable]] = {
         "weighted_mean": _weighted_stat("mean"),
         "weighted_variance": _weighted_stat("variance"),
     },
+    "ch02_embeddings": {"mean_pool": _mean_pool},
     "ch04_coulomb": {"coulomb": _coulomb},
     "ch05_acsf": {
         "cutoff_function": _cutoff_function,
