@@ -115,8 +115,10 @@ def describe_structure(structure, *, neighbors: str = "crystalnn", symprec: floa
     -------
     str
         For rock salt: ``"NaCl crystallizes in the cubic Fm-3m space group (number 225).
-        Na is bonded to six Cl atoms in an octahedral geometry; the Na-Cl bond length is
-        2.82 Å. ..."``. One sentence per symmetry-inequivalent site, sorted.
+        Cl is bonded to six Na atoms in an octahedral geometry; bond lengths Cl–Na 2.82 Å.
+        Na is bonded to six Cl atoms in an octahedral geometry; bond lengths Na–Cl 2.82 Å."``
+        One sentence per set of symmetry-equivalent sites, sorted; identical sentences of
+        several sets are merged ("(for two inequivalent sites)").
 
     Raises
     ------
