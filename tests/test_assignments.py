@@ -62,10 +62,11 @@ ASSIGNMENTS = [
             "part4_nearest": 2,
             "part5_pool": 2,
             "part6_agreement": 3,
+            "part8_species": 3,
         },
         "part7_dimension",
         ("part1_cooccurrence", "part3_skipgram", "part5_pool"),
-        ("svd_embedding", "embedding_agreement", "cooccurrence_matrix"),
+        ("svd_embedding", "embedding_agreement", "cooccurrence_matrix", "SpeciesCompositionalEmbedding(amounts"),
     ),
     Assignment(
         "ch03_invariances",
