@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import os
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
@@ -248,6 +249,21 @@ class RecoveringExecute(Execute):
         # every kernel runs isolated from the grader (nbgrader's Execute would set its own class)
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
+
+    async def async_start_new_kernel(self, **kwargs):
+        """Start the kernel with the assignment and student being graded in its environment.
+
+        :func:`course_lib.grading.student_id` (the student's exercise data) and
+        :func:`~course_lib.grading.testing.hidden_rng` (the hidden tests' inputs) read them, so a
+        notebook is graded with its owner's data although nbgrader runs it as the instructor."""
+        from .testing import ASSIGNMENT_VARIABLE, STUDENT_VARIABLE
+
+        info = (self.resources or {}).get("nbgrader", {})
+        if info.get("student") and info.get("assignment"):
+            env = dict(kwargs.get("env") or os.environ)
+            env[ASSIGNMENT_VARIABLE], env[STUDENT_VARIABLE] = str(info["assignment"]), str(info["student"])
+            kwargs["env"] = env
+        return await super().async_start_new_kernel(**kwargs)
 
     def preprocess_cell(self, cell, resources, index):
         """Run one cell; if it kills the kernel or cannot be interrupted, restart and recover.

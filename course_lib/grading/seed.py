@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
-__all__ = ["student_seed"]
+__all__ = ["FALLBACK_STUDENT", "student_id", "student_seed"]
+
+#: Environment variables read by :func:`student_id`, first match wins. The grader sets the first one
+#: in the grading kernel (``course_lib.grading.testing.STUDENT_VARIABLE``) to the student whose
+#: notebook it grades; JupyterHub sets the second in every user's server; the others are the user
+#: name of a Jupyter Docker stack and of a Unix login (a laptop).
+STUDENT_ID_VARIABLES = ("COURSE_GRADING_STUDENT", "JUPYTERHUB_USER", "NB_USER", "USER", "USERNAME")
+#: The id when none of :data:`STUDENT_ID_VARIABLES` is set.
+FALLBACK_STUDENT = "student"
 
 
 def student_seed(student_id: str, assignment: str = "") -> int:
@@ -33,5 +42,25 @@ def student_seed(student_id: str, assignment: str = "") -> int:
     exercise data from ``student_seed`` must grade with tests that recompute the expected values
     from the same data (as this course's hidden tests do), not with stored numbers.
     """
+    if not isinstance(student_id, str) or not student_id.strip():
+        raise ValueError(f"student_seed needs a non-empty student id (e.g. student_id()), got {student_id!r}")
     key = f"{assignment.strip()}\0{student_id.strip().lower()}".encode()
     return int.from_bytes(hashlib.sha256(key).digest()[:4], "big")
+
+
+def student_id() -> str:
+    """The id of the student whose exercise data a notebook draws (for :func:`student_seed`).
+
+    The first non-empty variable of :data:`STUDENT_ID_VARIABLES`: ``COURSE_GRADING_STUDENT``
+    (set by the course's grading, both ``python -m course_lib.grading grade`` and nbgrader's
+    ``autograde``, to the nbgrader student id: the notebook is then graded with its owner's data,
+    although it runs as the instructor), ``JUPYTERHUB_USER`` (the hub user name, which is the
+    nbgrader student id on the hub), ``NB_USER``, ``USER``, ``USERNAME``; else
+    :data:`FALLBACK_STUDENT` (``"student"``). Surrounding white space is dropped and letters are
+    lower-cased, as :func:`student_seed` does.
+    """
+    for name in STUDENT_ID_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value.lower()
+    return FALLBACK_STUDENT

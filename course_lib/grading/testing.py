@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .seed import student_seed
+from .seed import STUDENT_ID_VARIABLES, student_seed
 from .steps import reference_steps
 
 __all__ = [
@@ -42,7 +42,7 @@ __all__ = [
 
 #: Environment variables through which the grader names the assignment and the student to the kernel.
 ASSIGNMENT_VARIABLE = "COURSE_GRADING_ASSIGNMENT"
-STUDENT_VARIABLE = "COURSE_GRADING_STUDENT"
+STUDENT_VARIABLE = STUDENT_ID_VARIABLES[0]  # "COURSE_GRADING_STUDENT", also read by student_id()
 
 
 def fresh_rng(seed: int | None = None) -> tuple[np.random.Generator, int]:
