@@ -8,9 +8,10 @@ through :class:`SandboxedKernelManager`. The kernel, and everything it starts, r
   it cannot write the gradebook, the grader's result file or the course folder, and cannot signal
   the grader's processes;
 - in a mount namespace of its own, where the course roots (the folder holding ``course_lib`` and any
-  folder with an ``nbgrader_config.py`` above the notebook), the grading account's home, ``/tmp``,
-  ``/var/tmp`` and ``/dev/shm`` are covered by empty ``tmpfs`` mounts; only ``course_lib`` and the
-  Python environment (read-only), the data folder ``COURSE_DATA_DIR`` and the kernel's own sandbox
+  folder with an ``nbgrader_config.py`` above the notebook), the grading account's home, ``/tmp``
+  and ``/var/tmp`` are covered by empty ``tmpfs`` mounts (``/dev/shm`` by a private one); only
+  ``course_lib`` and the Python environment (copy-on-write: what the kernel writes there, numba's
+  caches say, stays in its sandbox), the data folder ``COURSE_DATA_DIR`` and the kernel's own sandbox
   folder (a copy of the notebook's folder: the student's files) show through. So ``solutions/``,
   ``.git``, other students' submissions and the grader's temporary course cannot be read;
 - in a network namespace of its own with no interface up (``unshare -n``): no connection leaves it;
@@ -26,8 +27,9 @@ kernel still gets the mount, network and PID namespaces (``unshare -r``), but ru
 instructor's own user id, so files outside the hidden folders that the instructor may write stay
 writable. Without ``unshare`` the kernel is not isolated at all. Either way the grade report says
 which protections were missing (:func:`isolation_problem`), and nbgrader's log warns.
-``COURSE_GRADING_SANDBOX=off`` turns the isolation off (for debugging a kernel that will not start);
-that is reported the same way.
+``COURSE_GRADING_SANDBOX=off`` turns the isolation off (for debugging a kernel that will not start),
+``=no-root`` gives what grading without root would (to check that fallback); both are reported the
+same way.
 """
 
 from __future__ import annotations
@@ -117,8 +119,12 @@ def _probe(mode: str, euid: int) -> Isolation:
 
 
 def isolation() -> Isolation:
-    """The protections a kernel started by this process gets (probed once per process)."""
-    return _probe(os.environ.get(SANDBOX_VARIABLE, "auto").strip().lower(), os.geteuid())
+    """The protections a kernel started by this process gets (probed once per process).
+
+    ``COURSE_GRADING_SANDBOX=off`` gives none; ``=no-root`` what grading without root would give
+    (to check that fallback as root)."""
+    mode = os.environ.get(SANDBOX_VARIABLE, "auto").strip().lower()
+    return _probe(mode, 1 if mode == "no-root" else os.geteuid())
 
 
 def isolation_problem() -> str | None:
@@ -128,9 +134,19 @@ def isolation_problem() -> str | None:
 
 
 def _course_roots(cwd: Path) -> list[Path]:
-    roots = [Path(__file__).resolve().parents[2]]  # the folder holding course_lib
+    """The course repository holding this course_lib (not a site-packages folder of an installed
+    course_lib) and every folder above the notebook with an nbgrader configuration."""
+    repo = Path(__file__).resolve().parents[2]
+    roots = [repo] if any((repo / name).exists() for name in ("nbgrader_config.py", "solutions")) else []
     roots += [p for p in cwd.resolve().parents if (p / "nbgrader_config.py").is_file()]
     return roots
+
+
+@functools.lru_cache(maxsize=None)
+def _numba_caches(folder: str) -> list[str]:
+    """Folders under ``folder`` (relative) that hold numba's on-disk caches (``*.nbi``)."""
+    return sorted({os.path.relpath(os.path.dirname(os.path.join(top, name)), folder)
+                   for top, _, names in os.walk(folder) for name in names if name.endswith(".nbi")})
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -158,25 +174,27 @@ class SandboxedKernelManager(AsyncKernelManager):
         env = dict(kw.get("env") or os.environ)
         env.update(HOME=str(home), TMPDIR=str(home / "tmp"), IPYTHONDIR=str(home / ".ipython"),
                    XDG_CACHE_HOME=str(home / ".cache"), MPLCONFIGDIR=str(home / ".cache"),
-                   NUMBA_CACHE_DIR=str(home / ".cache"), JUPYTER_RUNTIME_DIR=str(home / ".cache"),
+                   JUPYTER_RUNTIME_DIR=str(home / ".cache"),
                    PYTHONDONTWRITEBYTECODE="1")
         kw["env"] = env
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
         uid = gid = None
         if iso.separate_user:
             uid, gid = NOBODY, pwd.getpwuid(NOBODY).pw_gid
-            for path in [base, *base.rglob("*")]:
+            for path in [home, *home.rglob("*"), base / "ipc", *(base / "ipc").rglob("*")]:
                 os.chown(path, uid, gid, follow_symlinks=False)
-            base.chmod(0o700)
-        keep = [(str(base), True), (str(Path(__file__).resolve().parents[1]), False),
-                (sys.prefix, False), (sys.base_prefix, False)]
+        keep = [(str(base), True)] + [(p, False, _numba_caches(p)) for p in (
+            str(Path(__file__).resolve().parents[1]), sys.prefix, sys.base_prefix)]
         user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
         keep += [(p, False) for p in (user_site, env.get("COURSE_DATA_DIR")) if p]
-        hide = [str(p) for p in _course_roots(cwd)] + ["/tmp", "/var/tmp", "/dev/shm"]
+        hide = [str(p) for p in _course_roots(cwd)] + ["/tmp", "/var/tmp"]
         home_dir = Path(os.path.expanduser("~")).resolve()
         if home_dir != Path("/"):
             hide.append(str(home_dir))
-        spec = {"hide": hide, "keep": keep, "uid": uid, "gid": gid, "cwd": str(work)}
+        (base / "scratch").mkdir()  # root's: the copy-on-write layers of the read-only folders
+        base.chmod(0o711)
+        spec = {"hide": hide, "keep": keep, "uid": uid, "gid": gid, "cwd": str(work),
+                "scratch": str(base / "scratch"), "fresh": ["/dev/shm"]}
         jail = [sys.executable, "-I", "-S", str(Path(__file__).with_name("_jail.py")), json.dumps(spec), "--"]
         self.log.info("Kernel isolated in %s (%s)", base,
                       "as nobody" if uid is not None else "; ".join(iso.missing))
