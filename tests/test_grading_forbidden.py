@@ -1,9 +1,9 @@
 """A part whose answer calls the library function the assignment forbids scores 0, flagged.
 
-Chapters 3 and 5 ask students to rebuild functions that a library already has; the hidden tests
+Chapters 3, 5 and 6 ask students to rebuild functions that a library already has; the hidden tests
 call the student's function inside ``course_lib.grading.guard.forbidden_calls``. Here the solution
 notebook gets answers that import the reference instead (ch05: part 1 through the course's own
-reference step, part 5 through ``course_lib.descriptors.acsf``; ch03: part 2 through ASE) and is
+reference step, part 5 through ``course_lib.descriptors.acsf``; ch03: part 2 through ASE; ch06: part 5 through ``soap_kernel``) and is
 graded with the real grader: those parts score 0, the report names the forbidden function in the
 part's error, in ``forbidden_calls`` (JSON) and in the text summary, and every other part keeps
 its points (the later ch05 parts run on reference steps built on the same library functions).
@@ -46,6 +46,16 @@ CHEATS = {
         },
         {"part1_cutoff": "course_lib.descriptors.acsf._cutoff_of_square",
          "part5_matrix": "course_lib.descriptors.acsf.acsf"},
+    ),
+    "ch06_soap": (
+        {
+            "part5_kernel_solution": (
+                "def normalised_kernel(pa, pb, zeta):\n"
+                "    from course_lib.descriptors import soap_kernel\n"
+                "    return soap_kernel(pa, pb, zeta=zeta)\n"
+            ),
+        },
+        {"part5_kernel": "course_lib.descriptors.soap.soap_kernel"},
     ),
     "ch03_invariances": (
         {
