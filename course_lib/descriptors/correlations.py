@@ -44,7 +44,7 @@ n_features)``; feature order: for :math:`a`, for :math:`b`, for the allowed :mat
 for :math:`n`, for :math:`n'` (featomic's selection of :math:`(l_1, l_2)`; all element pairs are
 kept, so with :math:`l_1 = l_2` some features appear twice).
 
-**Compression** (Willatt, Fraux & Ceriotti, Phys. Chem. Chem. Phys. 20, 29661 (2018);
+**Compression** (Willatt, Musil & Ceriotti, Phys. Chem. Chem. Phys. 20, 29661 (2018);
 Goscinski, Musil, Pozdnyakov, Nigam & Ceriotti, J. Chem. Phys. 155, 104106 (2021)):
 :func:`pca_radial_contraction` finds, per :math:`l`, the orthonormal combinations
 :math:`\langle p l m| = \sum_{an} u^{(l)}_{p,an} \langle a n l m|` that keep the most of the
@@ -579,7 +579,7 @@ def alchemical_compression(coeffs, n_pseudo: int) -> np.ndarray:
     :math:`\sum_{i,n,l,m} c^a_{i;nlm} c^{a'}_{i;nlm}` over the centres of ``coeffs``: the
     pseudo-element densities :math:`\rho^b = \sum_a u_{ba}\rho^a` that keep most of the density.
     Apply with :func:`mix_species`; the power spectrum then has :math:`n_{\rm pseudo}^2` instead
-    of :math:`n_s^2` element pairs (Willatt, Fraux & Ceriotti 2018).
+    of :math:`n_s^2` element pairs (Willatt, Musil & Ceriotti 2018).
     """
     coeffs = _check_coeffs(coeffs)
     n_s = coeffs[0].shape[1]
