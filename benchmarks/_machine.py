@@ -45,6 +45,24 @@ def machine_info(*packages: str) -> dict[str, str]:
     return info
 
 
+def report_header(title: str, cmd: str, info: dict[str, str]) -> list[str]:
+    """The first lines of a recorded report: the title, the command that wrote it and the machine
+    (CPU, cores, load averages at the start and the end; ``info`` from :func:`machine_info` with
+    ``info["load_after"]`` set when the run ends)."""
+    return [
+        f"# {title}",
+        "",
+        f"Recorded {info['date']} with",
+        "",
+        "```",
+        cmd,
+        "```",
+        "",
+        f"- machine: {info['cpu']}, {info['cores']} cores, shared with other jobs (load average "
+        f"{info['load']} at the start, {info['load_after']} at the end; 1 / 5 / 15 minutes)",
+    ]
+
+
 def write_report(lines: list[str], markdown=None) -> str:
     """Join the report's lines, print it, and write it to ``markdown`` (a path) when given."""
     from pathlib import Path

@@ -58,7 +58,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from krr_qm7 import KCAL_PER_MOL_IN_EV, SOAP_PARAMS, SPECIES, TARGET, krr_curve, timed  # noqa: E402
-from _machine import load_average, machine_info, write_report  # noqa: E402
+from _machine import load_average, machine_info, report_header, write_report  # noqa: E402
 
 from course_lib.data import dataset_info, load_dataset  # noqa: E402
 from course_lib.descriptors.correlations import (  # noqa: E402
@@ -242,17 +242,9 @@ def main(argv=None):
     cmd += " --sizes " + " ".join(map(str, args.sizes)) if args.sizes else ""
     cmd += f" --markdown {args.markdown}" if args.markdown else ""
     params = ", ".join(f"{k} = {v}" for k, v in SOAP_PARAMS.items() if k != "species")
-    lines = [
-        f"# Compressed power spectra on {' and '.join(d.upper() for d in args.datasets)}: KRR learning curves",
-        "",
-        f"Recorded {info['date']} with",
-        "",
-        "```",
-        cmd,
-        "```",
-        "",
-        f"- machine: {info['cpu']}, {info['cores']} cores, shared with other jobs (load average "
-        f"{info['load']} at the start, {info['load_after']} at the end)",
+    lines = report_header(
+        f"Compressed power spectra on {' and '.join(d.upper() for d in args.datasets)}: KRR learning curves",
+        cmd, info) + [
         f"- Python {info['python']}, numpy {info['numpy']}, scipy {info['scipy']}, scikit-learn {info['scikit-learn']}; "
         "one process, one BLAS/OpenMP thread",
         f"- total {wall / 60:.1f} min wall-clock, {cpu / 60:.1f} min CPU",

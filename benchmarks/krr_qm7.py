@@ -86,7 +86,7 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import load_average, machine_info  # noqa: E402
+from _machine import load_average, machine_info, report_header  # noqa: E402
 
 import scipy  # noqa: E402
 import scipy.linalg  # noqa: E402
@@ -307,17 +307,7 @@ def report(info, args, cfg, n_mol, reps, curves, load_time, total, cpu_total, me
         cmd += f" --seed {args.seed}"
     if args.markdown:
         cmd += f" --markdown {args.markdown}"
-    lines = [
-        "# Kernel ridge regression on QM7: learning curves of CM, ACSF and SOAP",
-        "",
-        f"Recorded {info['date']} with",
-        "",
-        "```",
-        cmd,
-        "```",
-        "",
-        f"- machine: {info['cpu']}, {info['cores']} cores, shared with other jobs (load average "
-        f"{info['load']} at the start, {info['load_after']} at the end; 1 / 5 / 15 minutes)",
+    lines = report_header("Kernel ridge regression on QM7: learning curves of CM, ACSF and SOAP", cmd, info) + [
         f"- Python {info['python']}, numpy {info['numpy']}, scipy {info['scipy']}, scikit-learn "
         f"{info['scikit-learn']}, torch {info['torch']} (not used)",
         "- one process, one BLAS/OpenMP thread; `featurize(..., n_jobs=1)`",
