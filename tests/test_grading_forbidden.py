@@ -57,6 +57,18 @@ CHEATS = {
         },
         {"part5_kernel": "course_lib.descriptors.soap.soap_kernel"},
     ),
+    "ch04_coulomb": (
+        {
+            "part1_coulomb_solution": (
+                "def coulomb(numbers, positions):\n"
+                "    from ase import Atoms\n"
+                "    from course_lib.descriptors import coulomb_matrix\n"
+                "    return coulomb_matrix(Atoms(numbers=numbers, positions=positions), permutation='none',\n"
+                "                          flatten=False)\n"
+            ),
+        },
+        {"part1_coulomb": "course_lib.descriptors.coulomb.coulomb_matrix"},
+    ),
     "ch03_invariances": (
         {
             "part2_mic_solution": (
