@@ -265,6 +265,9 @@ class RecoveringExecute(Execute):
             kwargs["env"] = env
         return await super().async_start_new_kernel(**kwargs)
 
+    # nbclient binds the synchronous version to its own coroutine; setup_kernel calls this one
+    start_new_kernel = run_sync(async_start_new_kernel)
+
     def preprocess_cell(self, cell, resources, index):
         """Run one cell; if it kills the kernel or cannot be interrupted, restart and recover.
 
