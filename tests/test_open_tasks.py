@@ -30,7 +30,17 @@ from notebook_helpers import cell_text, grade_id, load_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = find_course(ROOT)
+#: Assignments that do not have their open task yet (issue 13 part 5 is open for them). Their rows of
+#: the two tests that require the task are expected failures, strictly: once a chapter gets its task,
+#: its rows pass, fail as XPASS, and the name must come off this list. (The other tests check every
+#: open task found, so they hold for these assignments too.)
+WITHOUT_OPEN_TASK = {"ch01_composition", "ch07_cgcnn"}
 ASSIGNMENTS = LAYOUT.assignments()
+CASES = [
+    pytest.param(a, marks=pytest.mark.xfail(strict=True, reason=f"{a} has no open task yet (issue 13 part 5)"))
+    if a in WITHOUT_OPEN_TASK else a
+    for a in ASSIGNMENTS
+]
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 #: region lines at least this long are looked for in the student copy and the release
 MIN_LINE = 25
@@ -59,7 +69,7 @@ def test_assignments_are_discovered():
     assert len(ASSIGNMENTS) >= 8 and all(_notebooks(LAYOUT.source_root, a) for a in ASSIGNMENTS)
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", CASES)
 def test_one_manual_open_task_with_points(assignment):
     tasks = _open_tasks(assignment)
     assert len(tasks) == 1, (
@@ -166,7 +176,7 @@ def answered_reports(tmp_path_factory):
         return dict(pool.map(grade, ASSIGNMENTS))
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", CASES)
 def test_grader_reports_the_open_task_for_manual_grading(assignment, answered_reports):
     report = answered_reports[assignment]
     assert report is not None, f"{assignment}: no single open task to grade"
