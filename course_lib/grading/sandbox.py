@@ -175,6 +175,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         env.update(HOME=str(home), TMPDIR=str(home / "tmp"), IPYTHONDIR=str(home / ".ipython"),
                    XDG_CACHE_HOME=str(home / ".cache"), MPLCONFIGDIR=str(home / ".cache"),
                    JUPYTER_RUNTIME_DIR=str(home / ".cache"),
+                   # the grader's download cache may lie in a hidden course root: the kernel gets its own
+                   COURSE_CACHE_DIR=str(home / ".cache" / "course_lib"),
                    PYTHONDONTWRITEBYTECODE="1")
         kw["env"] = env
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
