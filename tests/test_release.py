@@ -106,6 +106,14 @@ def test_secret_lines_of_a_notebook():
                                 "Because ...": "solution"}
 
 
+def test_search_rule_skips_table_rules_but_not_table_rows():
+    """A rubric's Markdown table rule (``|---|---|``) is in every table of the book, so it is no secret."""
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {"nbgrader": {"solution": True, "grade": True}},
+                     "source": "| size | error (eV/atom) |\n|---|:---:|---|---|\n| 40 | 0.573 +- 0.084 |\n"}]}
+    searched = searched_lines({"chXX": [nb]}, set(), set())
+    assert set(searched) == {"| size | error (eV/atom) |", "| 40 | 0.573 +- 0.084 |"}
+
+
 def test_release_contents(release):
     files = set(release.files)
     on_disk = {p.relative_to(release.path).as_posix() for p in release.path.rglob("*")

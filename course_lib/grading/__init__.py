@@ -12,8 +12,9 @@ what the course adds to nbgrader:
 - :func:`find_course` -- the course's layout as its ``nbgrader_config.py`` defines it;
 - :func:`~course_lib.grading.release.write_release` -- the student release: what students get,
   without ``solutions/`` or any hidden-test or solution line;
-- :func:`student_seed` -- a stable per-student random seed, and :func:`student_id` -- whose
-  (the graded student during grading, else the hub or login user name);
+- :func:`student_seed` -- a stable per-student random seed, :func:`student_id` -- whose (the graded
+  student during grading, else the hub or login user name), and :func:`student_choice` -- the
+  student's own rows of a data set;
 - :func:`hidden_rng`, :func:`fresh_rng`, :func:`random_composition`, :func:`assert_close` -- helpers
   for the hidden tests, which compare the students' functions with ``course_lib`` on random inputs
   seeded from the assignment, the student and the part (the same submission always gets the same
@@ -31,7 +32,7 @@ Importing this package is cheap: nbgrader is imported only when a function needs
 
 from .course import CourseError, CourseLayout, find_course
 from .grader import GradeReport, PartResult, grade_notebook
-from .seed import student_id, student_seed
+from .seed import student_choice, student_id, student_seed
 from .sync import GenerationError, check_sync, generate_exercises, normalize_notebook
 from .testing import assert_close, fresh_rng, hidden_rng, random_composition
 
@@ -50,6 +51,7 @@ __all__ = [
     "hidden_rng",
     "normalize_notebook",
     "random_composition",
+    "student_choice",
     "student_id",
     "student_seed",
 ]

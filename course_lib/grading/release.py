@@ -279,6 +279,8 @@ def _texts(name: str, data: bytes) -> list[str]:
 
 
 _IMPORT = re.compile(r"^(from\s+[\w.]+\s+)?import\s")
+#: A Markdown table's rule line (``|---|:---:|``): no content, and every table has one.
+_TABLE_RULE = re.compile(r"^[|:\- ]+$")
 
 
 def _notebook_lines(data: bytes) -> set[str]:
@@ -325,6 +327,7 @@ def searched_lines(sources: dict[str, list[dict]], public: set[str], lecture: se
 
     - lines shorter than :data:`MIN_SECRET_CHARS` characters (``)``, ``pass``, ``else:``);
     - import statements (they name public modules; the student copy imports the same);
+    - the rule lines of Markdown tables (``|---|---|``, in rubrics and model answers);
     - lines in ``public`` (see :func:`public_lines`): the student copies show them anyway, and
       ``course_lib`` is the published reference implementation that the solutions rebuild and the
       hidden tests call, so its own code, and its tests' idioms, may coincide with a line;
@@ -338,7 +341,7 @@ def searched_lines(sources: dict[str, list[dict]], public: set[str], lecture: se
             for line, kind in secret_lines(notebook, delimiters).items():
                 found.setdefault(line, kind)
         for line, kind in found.items():
-            if len(line) < MIN_SECRET_CHARS or _IMPORT.match(line) or line in public:
+            if len(line) < MIN_SECRET_CHARS or _IMPORT.match(line) or _TABLE_RULE.match(line) or line in public:
                 continue
             if kind == "solution" and line in lecture:
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-__all__ = ["FALLBACK_STUDENT", "student_id", "student_seed"]
+__all__ = ["FALLBACK_STUDENT", "student_choice", "student_id", "student_seed"]
 
 #: Environment variables read by :func:`student_id`, first match wins. The grader sets the first one
 #: in the grading kernel (``course_lib.grading.testing.STUDENT_VARIABLE``) to the student whose
@@ -64,3 +64,34 @@ def student_id() -> str:
         if value:
             return value.lower()
     return FALLBACK_STUDENT
+
+
+def student_choice(n_items: int, size: int, assignment: str, student: str | None = None):
+    """The student's own sample of a data set: ``size`` distinct row numbers out of ``n_items``.
+
+    Drawn with ``numpy.random.default_rng(student_seed(student, assignment))`` and sorted, so a
+    notebook's set-up cell and its hidden tests, which call this with the same arguments, get the
+    same rows, and two students (or two assignments) get different ones.
+
+    Parameters
+    ----------
+    n_items
+        Number of rows of the data set.
+    size
+        How many to draw (at most ``n_items``).
+    assignment
+        Assignment id, e.g. ``"ch01_composition"``.
+    student
+        The student id; by default :func:`student_id` (the graded student during grading).
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted integer row numbers, shape ``(size,)``.
+    """
+    import numpy as np
+
+    if not 0 < size <= n_items:
+        raise ValueError(f"student_choice draws between 1 and n_items = {n_items} rows, got size = {size}")
+    seed = student_seed(student_id() if student is None else student, assignment)
+    return np.sort(np.random.default_rng(seed).choice(n_items, size, replace=False))
