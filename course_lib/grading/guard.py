@@ -24,7 +24,56 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["ForbiddenCallError", "forbidden_calls", "forbidden_functions"]
+__all__ = ["LIBRARY_FUNCTIONS", "ForbiddenCallError", "forbidden_calls", "forbidden_functions", "library_functions"]
+
+#: The library functions that an assignment (or one group of its parts) asks the students to
+#: rebuild, as ``"module:qualified name"``; the name may go through attributes
+#: (``"ElementEmbedding.similarity"``). Hidden tests disable them with
+#: ``forbidden_calls(*library_functions(key), ...)`` while the student's function runs, so the list
+#: of a function the course's reference uses internally is kept in one place.
+LIBRARY_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "ch01_composition": (
+        "course_lib.composition:one_hot",
+        "course_lib.composition:element_fractions",
+        "course_lib.composition:multi_hot",
+        "course_lib.composition:_pool",
+        "course_lib.composition:composition_features",
+        "course_lib.composition:featurize",
+        "course_lib.embeddings.metrics:similarity",
+        "course_lib.embeddings.metrics:pairwise_similarities",
+    ),
+    "ch04_coulomb/coulomb": (
+        "course_lib.descriptors.coulomb:coulomb_matrix",
+        "course_lib.descriptors.coulomb:_coulomb_single",
+        "course_lib.descriptors.coulomb:_coulomb_batch",
+        "dscribe.descriptors:CoulombMatrix.create_single",
+    ),
+    "ch04_coulomb/sine": (
+        "course_lib.descriptors.sine:sine_matrix",
+        "course_lib.descriptors.sine:_sine_one",
+        "course_lib.descriptors.sine:_sine_batch",
+        "dscribe.descriptors:SineMatrix.create_single",
+    ),
+    "ch05_acsf": (
+        "course_lib.descriptors.acsf:acsf",
+        "course_lib.descriptors.acsf:_acsf_batch",
+        "course_lib.descriptors.acsf:_cutoff_of_square",
+        "dscribe.descriptors:ACSF.create_single",
+    ),
+    "ch06_soap": (
+        "course_lib.descriptors.soap:soap",
+        "course_lib.descriptors.soap:soap_kernel",
+        "course_lib.descriptors.soap:_gto_basis.__wrapped__",
+        "course_lib.descriptors.soap:_radial_gto",
+        "course_lib.descriptors.soap:_expansion",
+        "course_lib.descriptors.soap:_power_spectrum",
+        "course_lib.descriptors.correlations:density_coefficients",
+        "course_lib.descriptors.correlations:power_spectrum",
+        "course_lib.descriptors.correlations:power_spectrum_from_coefficients",
+        "dscribe.descriptors:SOAP.create_single",
+        "dscribe.descriptors:SOAP.get_basis_gto",
+    ),
+}
 
 
 class ForbiddenCallError(AssertionError):
@@ -90,6 +139,28 @@ def _function(target) -> types.FunctionType:
             "enclosing function); forbid the function that creates or calls it instead."
         )
     return fn
+
+
+def library_functions(key: str) -> tuple[Callable, ...]:
+    """The functions :data:`LIBRARY_FUNCTIONS` lists under ``key``, imported.
+
+    Raises
+    ------
+    KeyError
+        For a key that is not in the table (the message lists the keys).
+    """
+    import importlib
+
+    if key not in LIBRARY_FUNCTIONS:
+        raise KeyError(f"no library functions are listed for {key!r}; the keys are {sorted(LIBRARY_FUNCTIONS)}")
+    functions = []
+    for entry in LIBRARY_FUNCTIONS[key]:
+        module, _, name = entry.partition(":")
+        target = importlib.import_module(module)
+        for attribute in name.split("."):
+            target = getattr(target, attribute)
+        functions.append(target)
+    return tuple(functions)
 
 
 @contextmanager
