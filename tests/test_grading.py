@@ -51,6 +51,8 @@ AUTO_PARTS = {  # grade_id -> points
     "part6_cosine_similarity": 2,
 }
 MANUAL_PART = "part7_mean_or_sum"
+#: the open task (graded by hand) and its experiment cell
+OPEN_TASK, OPEN_TASK_EXPERIMENT = "open_task_element_properties", "experiment_element_properties"
 FULL = sum(AUTO_PARTS.values())
 ALL_ASSIGNMENTS = find_course(ROOT).assignments()
 
@@ -393,7 +395,8 @@ def test_hidden_tests_and_solutions_absent_from_exercises():
 
 def test_hardcoded_function_passes_visible_tests_but_not_hidden_ones(reports):
     namespace: dict = {}
-    exec("import numpy as np\n" + HARDCODED_ONE_HOT, namespace)
+    exec(_text(_cell(_load(EXERCISE), "setup")), namespace)  # the student's compounds (visible tests use them)
+    exec(HARDCODED_ONE_HOT, namespace)
     exec(_text(_cell(_load(EXERCISE), "part1_one_hot")), namespace)  # visible tests: pass
     report, _ = reports["errors"]
     part = report.part("part1_one_hot")
@@ -413,7 +416,9 @@ def test_solution_scores_full_marks(reports):
     assert report.errors == []
     manual = report.part(MANUAL_PART)
     assert manual.kind == "manual" and manual.needs_manual_grading and manual.points is None
-    assert report.needs_manual_grading == [MANUAL_PART] and report.manual_max_score == 2
+    open_task = report.part(OPEN_TASK)
+    assert open_task.kind == "manual" and open_task.needs_manual_grading and open_task.points is None
+    assert report.needs_manual_grading == [MANUAL_PART, OPEN_TASK] and report.manual_max_score == 2 + 3
 
 
 def test_untouched_student_copy_scores_zero(reports):
@@ -425,9 +430,12 @@ def test_untouched_student_copy_scores_zero(reports):
     for part in parts.values():
         assert part.passed is False and part.points == 0
         assert "NotImplementedError" in part.error
-    manual = report.part(MANUAL_PART)
-    assert manual.points == 0 and not manual.needs_manual_grading
-    assert report.errors == []
+    for name in (MANUAL_PART, OPEN_TASK):
+        manual = report.part(name)
+        assert manual.points == 0 and not manual.needs_manual_grading
+    # the open task's experiment cell is not graded; its unanswered stub is reported, nothing else
+    assert report.errors == [f"solution cell '{OPEN_TASK_EXPERIMENT}': NotImplementedError: the function "
+                             "still raises NotImplementedError (not answered yet)"]
 
 
 def test_partially_correct_submission(reports):
@@ -674,7 +682,7 @@ def test_grade_flag_added_to_an_answer_cell_is_reported_and_ignored(reports):
     report, _ = reports["extra_grade"]
     assert report.graded and report.score == report.max_score == FULL
     assert any("'grade' flag of cell 'part1_one_hot_solution' was changed" in e for e in report.errors)
-    assert [p.id for p in report.parts] == list(AUTO_PARTS) + [MANUAL_PART]
+    assert [p.id for p in report.parts] == list(AUTO_PARTS) + [MANUAL_PART, OPEN_TASK]
 
 
 def test_edited_test_cells_are_restored(reports):
@@ -704,7 +712,7 @@ def test_corrupt_file(reports):
     report, seconds = reports["corrupt"]
     assert not report.graded and report.score == 0 and report.max_score == FULL
     assert any("not valid JSON" in e for e in report.errors)
-    assert {p.id for p in report.parts} == set(AUTO_PARTS) | {MANUAL_PART}
+    assert {p.id for p in report.parts} == set(AUTO_PARTS) | {MANUAL_PART, OPEN_TASK}
     assert seconds < 5
 
 

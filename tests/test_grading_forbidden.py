@@ -1,9 +1,11 @@
 """A part whose answer calls the library function the assignment forbids scores 0, flagged.
 
-Chapters 3, 5 and 6 ask students to rebuild functions that a library already has; the hidden tests
-call the student's function inside ``course_lib.grading.guard.forbidden_calls``. Here the solution
-notebook gets answers that import the reference instead (ch05: part 1 through the course's own
-reference step, part 5 through ``course_lib.descriptors.acsf``; ch03: part 2 through ASE; ch06: part 5 through ``soap_kernel``) and is
+Chapters 1, 3, 4, 5 and 6 ask students to rebuild functions that a library already has; the hidden
+tests call the student's function inside ``course_lib.grading.guard.forbidden_calls``. Here the
+solution notebook gets answers that import the reference instead (ch05: part 1 through the course's
+own reference step, part 5 through ``course_lib.descriptors.acsf``; ch03: part 2 through ASE; ch06:
+part 5 through ``soap_kernel``; ch04: part 1 through ``coulomb_matrix``; ch01: parts 1 and 5 through
+``course_lib.composition``) and is
 graded with the real grader: those parts score 0, the report names the forbidden function in the
 part's error, in ``forbidden_calls`` (JSON) and in the text summary, and every other part keeps
 its points (the later ch05 parts run on reference steps built on the same library functions).
@@ -78,6 +80,22 @@ CHEATS = {
             ),
         },
         {"part2_mic": "ase.geometry.geometry.get_distances"},
+    ),
+    "ch01_composition": (
+        {
+            "part1_one_hot_solution": (
+                "def one_hot(symbol):\n"
+                "    from course_lib.composition import one_hot as library_one_hot\n"
+                "    return library_one_hot(symbol)\n"
+            ),
+            "part5_pool_solution": (
+                "def pool(composition, embedding, stats):\n"
+                "    import course_lib.composition\n"
+                "    return course_lib.composition.composition_features(composition, embedding, stats)\n"
+            ),
+        },
+        {"part1_one_hot": "course_lib.composition.one_hot",
+         "part5_pool": "course_lib.composition.composition_features"},
     ),
 }
 
