@@ -1,11 +1,13 @@
 """A part whose answer calls the library function the assignment forbids scores 0, flagged.
 
-Chapters 1, 3, 4, 5 and 6 ask students to rebuild functions that a library already has; the hidden
-tests call the student's function inside ``course_lib.grading.guard.forbidden_calls``. Here the
+Every assignment asks students to rebuild functions that a library already has; the hidden tests
+call the student's function inside ``course_lib.grading.guard.forbidden_calls``. Here the
 solution notebook gets answers that import the reference instead (ch05: part 1 through the course's
 own reference step, part 5 through ``course_lib.descriptors.acsf``; ch03: part 2 through ASE; ch06:
 part 5 through ``soap_kernel``; ch04: part 1 through ``coulomb_matrix``; ch01: parts 1 and 5 through
-``course_lib.composition``) and is
+``course_lib.composition``; ch02: part 1 through ``cooccurrence_matrix``, part 4 through the
+embedding's ``nearest`` method; ch07: part 1 through ``build_crystal_graph``, part 5 through
+``course_lib.training.Normalizer``; ch08: parts 1 and 4 through ``course_lib.crysatom``) and is
 graded with the real grader: those parts score 0, the report names the forbidden function in the
 part's error, in ``forbidden_calls`` (JSON) and in the text summary, and every other part keeps
 its points (the later ch05 parts run on reference steps built on the same library functions).
@@ -96,6 +98,61 @@ CHEATS = {
         },
         {"part1_one_hot": "course_lib.composition.one_hot",
          "part5_pool": "course_lib.composition.composition_features"},
+    ),
+    "ch02_embeddings": (
+        {
+            "part1_cooccurrence_solution": (
+                "def cooccurrence_counts(pairs, symbols):\n"
+                "    from course_lib.embeddings import cooccurrence_matrix\n"
+                "    return cooccurrence_matrix(pairs, symbols=symbols).to_numpy()\n"
+            ),
+            "part4_nearest_solution": (
+                "def nearest_neighbours(embedding, symbol, k):\n"
+                "    return [s for s, _ in embedding.nearest(symbol, k)]\n"
+            ),
+        },
+        {"part1_cooccurrence": "course_lib.embeddings.cooccurrence.cooccurrence_matrix",
+         "part4_nearest": "course_lib.embeddings.metrics.KeyedVectorsMetrics.nearest"},
+    ),
+    "ch07_cgcnn": (
+        {
+            "part1_neighbors_solution": (
+                "def neighbor_list(positions, cell, radius, max_neighbors):\n"
+                "    from pymatgen.core import Lattice, Structure\n"
+                "    from course_lib.graphs import build_crystal_graph\n"
+                "    s = Structure(Lattice(cell), ['H'] * len(positions), positions, coords_are_cartesian=True)\n"
+                "    g = build_crystal_graph(s, radius=radius, max_neighbors=max_neighbors, gaussian_step=0.5)\n"
+                "    return g.neighbor_index.numpy(), g.distances.numpy()\n"
+            ),
+            "part5_step_solution": (
+                "def training_step(model, batch, optimizer, mean, std):\n"
+                "    from course_lib.training import Normalizer\n"
+                "    optimizer.zero_grad()\n"
+                "    loss = torch.nn.functional.mse_loss(model(batch), Normalizer(mean, std).norm(batch.target))\n"
+                "    loss.backward()\n"
+                "    optimizer.step()\n"
+                "    return loss.item()\n"
+            ),
+        },
+        {"part1_neighbors": "course_lib.graphs.build_crystal_graph",
+         "part5_step": "course_lib.training.Normalizer.norm"},
+    ),
+    "ch08_crysatom": (
+        {
+            "part1_count_solution": (
+                "def masked_count(fraction, n):\n"
+                "    from course_lib import crysatom\n"
+                "    return crysatom.masked_count(fraction, n)\n"
+            ),
+            "part4_barlow_solution": (
+                "def barlow_twins_loss(z1, z2, lambd=0.0051, eps=1e-5):\n"
+                "    import torch\n"
+                "    from course_lib.crysatom import barlow_twins_loss as reference\n"
+                "    return float(reference(torch.tensor(np.array(z1)), torch.tensor(np.array(z2)), lambd, eps))\n"
+            ),
+        },
+        {"part1_count": "course_lib.crysatom.masked_count",
+         "part4_barlow": "course_lib.crysatom.barlow_twins_loss"},
     ),
 }
 

@@ -73,6 +73,57 @@ LIBRARY_FUNCTIONS: dict[str, tuple[str, ...]] = {
         "dscribe.descriptors:SOAP.create_single",
         "dscribe.descriptors:SOAP.get_basis_gto",
     ),
+    "ch02_embeddings/cooccurrence": (
+        "course_lib.embeddings.cooccurrence:cooccurrence_matrix",
+        "course_lib.embeddings.cooccurrence:encode_pairs",
+    ),
+    "ch02_embeddings/svd": (
+        "course_lib.embeddings.atom2vec:svd_embedding",
+    ),
+    "ch02_embeddings/skipgram": (
+        "course_lib.embeddings.skipatom:skipgram_loss",
+    ),
+    "ch02_embeddings/similarity": (
+        "course_lib.embeddings.metrics:KeyedVectorsMetrics.nearest",
+        "course_lib.embeddings.metrics:KeyedVectorsMetrics.similarity",
+        "course_lib.embeddings.metrics:KeyedVectorsMetrics.similarity_matrix",
+        "course_lib.embeddings.metrics:pairwise_similarities",
+        "course_lib.embeddings.metrics:similarity",
+        "course_lib.embeddings.metrics:_cosine",
+        "course_lib.embeddings.analysis:embedding_agreement",
+        "course_lib.embeddings.analysis:ordered_similarity_matrix",
+        "course_lib.embeddings.analysis:nearest_table",
+    ),
+    "ch02_embeddings/pool": (
+        "course_lib.embeddings.species:species_composition_features",
+        "course_lib.composition:composition_features",
+        "course_lib.composition:_pool",
+        "elementembeddings.composition:SpeciesCompositionalEmbedding.__init__",
+        "elementembeddings.composition:SpeciesCompositionalEmbedding.feature_vector",
+    ),
+    "ch07_cgcnn/numpy": (
+        "course_lib.graphs:build_crystal_graph",
+        "course_lib.graphs:_neighbor_list",
+        "course_lib.graphs:_nearest_neighbors",
+        "course_lib.graphs:gaussian_centres",
+        "course_lib.graphs:gaussian_expansion",
+        "course_lib.cgcnn:ConvLayer.forward",
+        "course_lib.cgcnn:CGCNN.pool",
+    ),
+    "ch07_cgcnn/training": (
+        "course_lib.training:Trainer.train_one_epoch",
+        "course_lib.training:Trainer._loss_and_stats",
+        "course_lib.training:Normalizer.norm",
+    ),
+    "ch08_crysatom": (
+        "course_lib.crysatom:masked_count",
+        "course_lib.crysatom:mask_atoms",
+        "course_lib.crysatom:mask_edges",
+        "course_lib.crysatom:barlow_twins_loss",
+        "course_lib.crysatom:CrysAtom.connectivity_logits",
+        "course_lib.crysatom:CrysAtom._bilinear",
+        "course_lib.crysatom:element_vectors.__wrapped__",
+    ),
 }
 
 
