@@ -875,6 +875,25 @@ def test_one_wrong_part_does_not_fail_the_later_parts(tmp_path):
         assert report.score == report.max_score - report.part(wrong).max_points
 
 
+def test_the_graders_cache_folders_do_not_reach_the_kernel(tmp_path, monkeypatch):
+    """Once the grading process has imported torch._dynamo (torch.optim does), its environment
+    names a torch cache folder in the grader's /tmp, which the sandbox hides: the kernel's own
+    `import torch._dynamo` failed with PermissionError (ch07 part 5 scored 0 for the solution in
+    a full test run). The kernel gets cache folders of its own."""
+    _require_isolation()
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "grader_torchinductor"))
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path / "grader_triton"))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "grader_numba"))
+    nb = _load(SOLUTION)
+    cell = _cell(nb, "part1_one_hot_solution")
+    cell["source"] = "import torch._dynamo  # what torch.optim.SGD(...) imports\n\n" + _text(cell)
+    (tmp_path / "dynamo.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    report = grade_notebook(tmp_path / "dynamo.ipynb", ASSIGNMENT, root=ROOT)
+    assert report.graded, report.errors
+    assert _auto(report)["part1_one_hot"].passed, report.part("part1_one_hot").error
+    assert report.score == FULL, report.summary()
+
+
 RARE_ELEMENTS_WRONG = """
     if symbol in ("Xe", "Rn", "Fr", "Ra", "Ac"):  # wrong only for a few rare elements
         return np.zeros(118)

@@ -177,7 +177,14 @@ class SandboxedKernelManager(AsyncKernelManager):
                    JUPYTER_RUNTIME_DIR=str(home / ".cache"),
                    # the grader's download cache may lie in a hidden course root: the kernel gets its own
                    COURSE_CACHE_DIR=str(home / ".cache" / "course_lib"),
+                   # torch caches under a folder it names in the environment: once the grader's
+                   # own process has imported torch._dynamo (torch.optim does), that variable names
+                   # the grader's /tmp, hidden here, and the kernel's `import torch._dynamo` fails
+                   # with PermissionError
+                   TORCHINDUCTOR_CACHE_DIR=str(home / ".cache" / "torchinductor"),
+                   TRITON_CACHE_DIR=str(home / ".cache" / "triton"),
                    PYTHONDONTWRITEBYTECODE="1")
+        env.pop("NUMBA_CACHE_DIR", None)  # a grader's folder; numba's caches beside the sources show through
         kw["env"] = env
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
         uid = gid = None
