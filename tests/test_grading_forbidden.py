@@ -179,7 +179,8 @@ def test_forbidden_call_scores_zero_and_is_flagged(assignment, reports):
     report = reports[assignment]
     flagged = CHEATS[assignment][1]
     assert report.graded, report.errors
-    assert report.forbidden_calls == {part: [fn] for part, fn in flagged.items()}
+    assert report.forbidden_calls == {part: [fn] for part, fn in flagged.items()}, [
+        (p.id, p.error) for p in report.parts if p.kind == "auto" and not p.passed]
     summary = report.summary()
     as_json = json.loads(report.to_json())
     for part_id, function in flagged.items():

@@ -94,12 +94,15 @@ def autograded(request, tmp_path_factory):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         scores = {s: gb.find_submission(assignment, s).score for s in STUDENTS}
         max_score = gb.find_assignment(assignment).max_score
-    printed = {}
+    printed, errors = {}, {}
     for s in STUDENTS:
-        setup = find_cell(load_notebook(course / "autograded" / s / assignment / f"{assignment}.ipynb"), "setup")
+        nb = load_notebook(course / "autograded" / s / assignment / f"{assignment}.ipynb")
         printed[s] = "".join(o["text"] if isinstance(o["text"], str) else "".join(o["text"])
-                             for o in setup["outputs"] if o.get("name") == "stdout")
-    return assignment, scores, max_score, printed
+                             for o in find_cell(nb, "setup")["outputs"] if o.get("name") == "stdout")
+        errors[s] = {c["metadata"].get("nbgrader", {}).get("grade_id"): f"{o['ename']}: {o['evalue']}"
+                     for c in nb["cells"] if c["cell_type"] == "code"
+                     for o in c.get("outputs", []) if o.get("output_type") == "error"}
+    return assignment, scores, max_score, printed, errors
 
 
 @pytest.mark.parametrize("assignment", sorted(VARIANTS))
@@ -109,9 +112,9 @@ def test_two_students_get_different_data(monkeypatch, assignment):
 
 
 def test_autograde_uses_each_students_data_and_scores(autograded, monkeypatch):
-    assignment, scores, max_score, printed = autograded
+    assignment, scores, max_score, printed, errors = autograded
     for student in STUDENTS:  # the kernel drew the submitting student's data: it printed what the set-up cell prints for them
         assert f"student id '{student}'" in printed[student], printed[student]
         assert printed[student] == _run_setup(monkeypatch, assignment, student)[1], printed[student]
-    assert scores["alice"] == scores["bob"] == max_score - _manual_points(assignment), scores
+    assert scores["alice"] == scores["bob"] == max_score - _manual_points(assignment), (scores, errors["alice"], errors["bob"])
     assert scores["carol"] == scores["dave"] == 0, scores
