@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_lib.grading import student_choice, student_id, student_seed
+from course_lib.grading import find_course, student_choice, student_id, student_seed
+from course_lib.grading.grader import _cell_problem
 from course_lib.grading.seed import FALLBACK_STUDENT, STUDENT_ID_VARIABLES
 from notebook_helpers import cell_text, find_cell, load_notebook
 
@@ -99,9 +100,9 @@ def autograded(request, tmp_path_factory):
         nb = load_notebook(course / "autograded" / s / assignment / f"{assignment}.ipynb")
         printed[s] = "".join(o["text"] if isinstance(o["text"], str) else "".join(o["text"])
                              for o in find_cell(nb, "setup")["outputs"] if o.get("name") == "stdout")
-        errors[s] = {c["metadata"].get("nbgrader", {}).get("grade_id"): f"{o['ename']}: {o['evalue']}"
+        errors[s] = {c["metadata"].get("nbgrader", {}).get("grade_id"): problem  # as the grader words a failure
                      for c in nb["cells"] if c["cell_type"] == "code"
-                     for o in c.get("outputs", []) if o.get("output_type") == "error"}
+                     if (problem := _cell_problem(c, find_course(ROOT).cell_timeout))}
     return assignment, scores, max_score, printed, errors
 
 
