@@ -977,6 +977,24 @@ _reference.one_hot.__code__ = one_hot.__code__  # the reference now gives the st
 
 FORGE_AND_KILL = FORGED_RESULT.replace('"../../../result.json"', "RESULT")
 
+# Against tests that ran in the kernel with a check at their end (the former
+# course_lib.grading.integrity): keep the check's code but replace the test and the report with a
+# clean one carrying the check's token. The blank ch04 copy scored 12 of 12 that way; the test
+# cells now run in the grader, never in the kernel.
+FORGE_CHECK = r'''
+import re as _re
+def _forge(lines):  # keep the grader's own check code, but print a clean report with its token
+    text = "".join(lines)
+    m = _re.search(r"\n(exec\(.*__course_attest := .*\))\n__course_attest\['_kernel_side'\]\(('[0-9a-f]+'), (\[.*?\]), ", text)
+    if m is None:
+        return lines
+    return [m.group(1) + "\n", "import json as _j, sys as _s\n",
+            "_ = _s.stdout.write('\\ncourse-grading-attest ' + " + m.group(2) + " + ' ' + _j.dumps({'hooks': [], "
+            "'fingerprints': __course_attest['fingerprints'](" + m.group(3) + ")}) + '\\n')\n"]
+get_ipython().input_transformers_post.append(_forge)
+'''
+
+
 BACKGROUND_WRITER = """
 import os, sys, subprocess
 subprocess.Popen([sys.executable, "-c", (
@@ -1012,6 +1030,7 @@ EXPLOITS = {  # name -> (code appended to part 1's answer cell, part 1 right for
     "patch_helpers": (PATCH_HELPERS, True),
     "patch_reference": (PATCH_REFERENCE, True),
     "forge_and_kill": (FORGE_AND_KILL, False),
+    "forge_check": (FORGE_CHECK, False),
     "background_writer": (BACKGROUND_WRITER, False),
     "leak_solutions": (LEAK_SOLUTIONS, False),
     "send_out": (SEND_OUT, False),
@@ -1107,29 +1126,41 @@ def _assert_exploit_failed(exploit_course, name: str) -> None:
 
 
 def test_input_transformer_cannot_blank_the_tests(exploit_course):
-    """Issue 17 part 1: an input transformer blanking the later test cells gave 16/16."""
+    """Issue 17 part 1: an input transformer blanking the later test cells gave 16/16. The test
+    cells run in the grader, so they run in full and find part 2 unanswered."""
     _assert_exploit_failed(exploit_course, "blank_tests")
     error = exploit_course[1]["blank_tests"].part("part2_atomic_fractions").error
-    assert "did not run to its end" in error or "transformer" in error
+    assert "NotImplementedError" in error, error
 
 
 def test_ast_transformer_cannot_strip_asserts(exploit_course):
-    """Issue 17 part 1: an AST transformer stripping `assert` gave points for wrong code."""
+    """Issue 17 part 1: an AST transformer stripping `assert` gave points for wrong code; the
+    asserts run in the grader, and the hidden test fails the hard-coded answer."""
     _assert_exploit_failed(exploit_course, "strip_asserts")
-    assert "transformers" in exploit_course[1]["strip_asserts"].part("part1_one_hot").error
+    assert "hidden test" in exploit_course[1]["strip_asserts"].part("part1_one_hot").error
 
 
 def test_patched_numpy_and_assertion_helper_are_caught(exploit_course):
-    """Issue 17 part 1: np.allclose/isclose/array_equal and assert_close patched."""
+    """Issue 17 part 1: np.allclose/isclose/array_equal and assert_close patched in the kernel;
+    the comparisons use the grader's own NumPy."""
     _assert_exploit_failed(exploit_course, "patch_helpers")
-    error = exploit_course[1]["patch_helpers"].part("part1_one_hot").error
-    assert "numpy.array_equal" in error
+    assert "hidden test" in exploit_course[1]["patch_helpers"].part("part1_one_hot").error
 
 
 def test_patched_reference_function_is_caught(exploit_course):
-    """Issue 17 part 1: the reference function the hidden tests compare against patched."""
+    """Issue 17 part 1: the reference function the hidden tests compare against patched in the
+    kernel; the reference values are computed in the grader."""
     _assert_exploit_failed(exploit_course, "patch_reference")
-    assert "course_lib.composition.one_hot" in exploit_course[1]["patch_reference"].part("part1_one_hot").error
+    assert "hidden test" in exploit_course[1]["patch_reference"].part("part1_one_hot").error
+
+
+def test_forged_check_report_earns_nothing(exploit_course):
+    """Issue 17: the end-of-cell check of tests run in the kernel could be forged (an input
+    transformer that prints a clean report with the check's token: 12 of 12 for the blank ch04
+    copy); the test cells no longer run in the kernel."""
+    _assert_exploit_failed(exploit_course, "forge_check")
+    error = exploit_course[1]["forge_check"].part("part1_one_hot").error
+    assert "NotImplementedError" in error, error
 
 
 def test_result_file_and_grader_are_out_of_reach(exploit_course):
@@ -1195,7 +1226,7 @@ def test_input_transformer_cannot_blank_the_tests_in_nbgrader_autograde(tmp_path
         submission = gb.find_submission(ASSIGNMENT, "mallory")
         assert submission.score == 0, [(g.name, g.score) for g in submission.notebooks[0].grades]
     graded = json.loads((course / "autograded" / "mallory" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
-    assert "did not run to its end" in json.dumps(_cell(graded, "part2_atomic_fractions")["outputs"])
+    assert "NotImplementedError" in json.dumps(_cell(graded, "part2_atomic_fractions")["outputs"])
 
 
 def test_grading_without_root_says_which_protections_are_missing(monkeypatch):
@@ -1212,22 +1243,3 @@ def test_grading_without_root_says_which_protections_are_missing(monkeypatch):
     assert [e for e in report.errors if "isolation" in e] == [isolation_problem()]
 
 
-def test_attestation_verdicts():
-    import numpy
-
-    from course_lib.grading.integrity import fingerprints, modules_to_check, verify
-
-    assert "numpy" in modules_to_check("x = 1") and "course_lib.composition" in modules_to_check(
-        "from course_lib import composition as reference")
-    prints = fingerprints(["numpy"])
-    line = "\ncourse-grading-attest abc {}\n"  # as the kernel writes it
-    ok = line.format(json.dumps({"hooks": [], "fingerprints": prints}))
-    assert verify("abc", "one_hot: tests passed\n" + ok) == (None, "one_hot: tests passed\n")
-    assert "did not run to its end" in verify("abc", "one_hot: tests passed\n")[0]
-    assert "did not run to its end" in verify("xyz", ok)[0]  # another run's token
-    hooked = line.format(json.dumps({"hooks": ["_blank"], "fingerprints": prints}))
-    assert "_blank" in verify("abc", hooked)[0]
-    patched = copy.deepcopy(prints)
-    patched["numpy"]["allclose"] = "function 0123"
-    assert "numpy.allclose" in verify("abc", line.format(json.dumps({"hooks": [], "fingerprints": patched})))[0]
-    assert numpy.allclose.__name__ == "allclose"

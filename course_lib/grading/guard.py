@@ -243,13 +243,21 @@ def forbidden_calls(*targets: Callable, reason: str = "", allow: Iterable[Callab
     Notes
     -----
     Compute the reference values *before* entering the block: inside it the library functions do
-    not work for anybody. The original code is restored on exit, also after an exception. The
+    not work for anybody. When the test runs in the grader (:mod:`course_lib.grading.trusted`),
+    the same functions are also disabled in the student's kernel around every call of the
+    student's code made inside the block. The original code is restored on exit, also after an exception. The
     block is not thread-safe (nothing else may call the targets meanwhile), which is the case in a
     notebook's test cell.
     """
     functions = list(dict.fromkeys(_function(t) for t in targets))
+    allow = list(allow)
     allowed = {id(c): c for c in map(_code, allow)}
     saved = [fn.__code__ for fn in functions]
+    from .trusted import current_connection, spec_of
+
+    remote = current_connection()  # a test running in the grader: the student's code runs in the kernel
+    if remote is not None:
+        remote.forbidden.append(([spec_of(t) for t in targets], reason, [spec_of(a) for a in allow]))
     try:
         for fn in functions:
             code = _raise_forbidden.__code__.replace(co_name=fn.__name__, co_qualname=fn.__qualname__)
@@ -259,6 +267,8 @@ def forbidden_calls(*targets: Callable, reason: str = "", allow: Iterable[Callab
             fn.__code__ = code
         yield
     finally:
+        if remote is not None:
+            remote.forbidden.pop()
         for fn, code in zip(functions, saved):
             _DISABLED.pop(id(fn.__code__), None)
             fn.__code__ = code

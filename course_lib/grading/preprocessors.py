@@ -24,7 +24,10 @@ autograding is nbgrader's.
   ``solution`` or ``task`` flag was changed (say ``grade: true, points: 50`` added to an answer
   cell) gets the source's flags back, with a warning; nbgrader 0.9.6 looks the changed cell up as
   a grade cell, fails with ``MissingEntry`` and grades nothing.
-- :class:`RecoveringExecute`: nbgrader stops grading the whole notebook when the kernel dies
+- :class:`RecoveringExecute` runs the test cells in the grading process, not in the student's
+  kernel (:mod:`course_lib.grading.trusted`): the student's functions they call run in the
+  kernel, the reference values and the comparisons here, so the student's code cannot change how
+  it is tested. nbgrader stops grading the whole notebook when the kernel dies
   (``os._exit``, a segfault, running out of memory) or a cell cannot be interrupted at the time
   limit (a loop that ignores ``KeyboardInterrupt``), and the submission scores 0. Here the cell
   gets an error output saying so, the kernel is restarted, the code cells above it other than
@@ -43,7 +46,6 @@ autograding is nbgrader's.
 
 from __future__ import annotations
 
-import ast
 import copy
 import os
 
@@ -62,7 +64,6 @@ from nbgrader.preprocessors import (
 from traitlets import Integer
 
 from .grader import KERNEL_DIED
-from .integrity import attestation_code, verify
 
 __all__ = [
     "ClearHiddenTestsFromFeedback",
@@ -197,39 +198,6 @@ def _has_error(cell) -> bool:
     return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
 
 
-def _ends_in_expression(source: str) -> bool:
-    """Whether a cell's last statement is an expression other than a ``print(...)`` call."""
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return False
-    last = body[-1] if body else None
-    return isinstance(last, ast.Expr) and not (
-        isinstance(last.value, ast.Call) and getattr(last.value.func, "id", None) == "print")
-
-
-def _check_attestation(cell, nonce: str) -> None:
-    """Remove the attestation from a test cell's stdout; add an error output if it failed."""
-    if _has_error(cell):
-        return  # the test failed (or raised) before the attestation ran: it scores 0 anyway
-    streams = [o for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"]
-    text = "".join(o.get("text", "") for o in streams)
-    problem, cleaned = verify(nonce, text)
-    if cleaned != text:
-        for output in streams:
-            own = verify(nonce, output.get("text", ""))[1]
-            if own != output.get("text", ""):
-                output["text"] = own
-                break
-        else:  # the attestation was split over several outputs: one stdout output holds it all
-            streams[0]["text"] = cleaned
-            cell.outputs = [o for o in cell.outputs if o is streams[0] or all(o is not s for s in streams)]
-        cell.outputs = [o for o in cell.outputs
-                        if not (o.get("output_type") == "stream" and not o.get("text"))]
-    if problem:
-        cell.outputs.append(_error("IntegrityError", problem))
-
-
 class RecoveringExecute(Execute):
     """:class:`nbgrader.preprocessors.Execute` that goes on after a dead or stuck kernel."""
 
@@ -241,7 +209,61 @@ class RecoveringExecute(Execute):
         """Execute the notebook (see :meth:`preprocess_cell` for what happens after a crash)."""
         self._restarts = 0
         self._skip: set[int] = set()
-        return super().preprocess(nb, resources, km)
+        self._trusted = self._trusted_tests(resources or {})
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self._trusted = None
+
+    def _trusted_tests(self, resources):
+        """The runner of :mod:`course_lib.grading.trusted` for this notebook, with the setup cells
+        of the assignment's source in the gradebook."""
+        from nbgrader.api import Gradebook
+
+        from .trusted import TrustedTests
+
+        info = resources.get("nbgrader", {})
+        assignment, notebook = info.get("assignment"), info.get("notebook")
+        if not (assignment and notebook and info.get("db_url")):
+            raise ValueError(
+                "RecoveringExecute runs the test cells against the assignment's source in the "
+                "gradebook and needs nbgrader's resources (assignment, notebook, db_url); run it "
+                "through nbgrader autograde (or course_lib.grading.grade_notebook)")
+        course = self.config.get("CourseDirectory", {}).get("course_id") or "default_course"
+        with Gradebook(info["db_url"], course) as gb:
+            cells = list(gb.find_notebook(notebook, assignment).source_cells)
+            graded = {c.name for c in gb.find_notebook(notebook, assignment).grade_cells}
+            solutions = {c.name for c in gb.find_notebook(notebook, assignment).solution_cells}
+            setup = [c.source for c in cells if c.cell_type == "code" and c.locked
+                     and c.name not in graded and c.name not in solutions]
+        self._kernel_used = 0.0
+        return TrustedTests(self._run_for_tests, setup, str(assignment), str(info.get("student", "")))
+
+    def _run_for_tests(self, code: str) -> list:
+        """Run one request of the trusted tests in the kernel, within the time the test cell has left."""
+        import math
+        import time
+
+        from .trusted import KernelTimeout
+
+        left = self._cell_limit - self._kernel_used
+        timed_out = KernelTimeout(f"your code was still running after {self._cell_limit:g} s, the time "
+                                  "limit of the test cell for all its calls of your code together")
+        if left <= 0:
+            raise timed_out
+        probe = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[], execution_count=None)
+        saved, self.timeout = self.timeout, max(1, math.ceil(left))
+        start = time.monotonic()
+        cell = self.nb.cells[self._test_index]
+        try:
+            probe = self.execute_cell(probe, self._test_index, store_history=False)
+        finally:
+            self.nb.cells[self._test_index] = cell  # nbclient files the probe in the cell's place
+            self.timeout = saved
+            self._kernel_used += time.monotonic() - start
+        if _timed_out(probe):
+            raise timed_out
+        return list(probe.outputs)
 
     def __init__(self, *args, **kwargs):
         from .sandbox import SandboxedKernelManager
@@ -271,25 +293,12 @@ class RecoveringExecute(Execute):
     def preprocess_cell(self, cell, resources, index):
         """Run one cell; if it kills the kernel or cannot be interrupted, restart and recover.
 
-        A test cell runs with the attestation of :mod:`course_lib.grading.integrity` at its end
-        (its source in the notebook is unchanged); a problem it finds becomes an error output."""
+        A test cell does not run in the kernel: it runs in this process (:meth:`_run_trusted`)."""
         self._check_assign_resources(resources)
-        test = cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
-        original = cell.source
-        nonce = None
-        if test:
-            nonce, attest = attestation_code(original)
-            in_cell = not _ends_in_expression(original)
-            if in_cell:  # a last expression stays the cell's result (nbgrader's partial credit)
-                cell.source = original + "\n" + attest
+        if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
+            return self._run_trusted(cell, index)
         try:
             cell = self.execute_cell(cell, index, store_history=True)
-            if test and not in_cell and not _has_error(cell):
-                check = copy.deepcopy(cell)
-                check.source, check.outputs = attest, []
-                check = self.execute_cell(check, index, store_history=False)
-                cell.outputs += [o for o in check.outputs if o.get("name") == "stdout"
-                                 or o.get("output_type") == "error"]
         except DeadKernelError:
             cell.outputs.append(_error(KERNEL_DIED, (
                 "the kernel died while running this cell (the code ended or crashed the Python "
@@ -301,11 +310,29 @@ class RecoveringExecute(Execute):
                 "the kernel was restarted and grading went on with the next cell")))
         else:
             if not _timed_out(cell):
-                if test:
-                    _check_attestation(cell, nonce)
                 return cell, self.resources
-        finally:
-            cell.source = original
+        self.nb.cells[index] = cell
+        self._recover(index)
+        return cell, self.resources
+
+    def _run_trusted(self, cell, index):
+        """Run a test cell in the grading process (:mod:`course_lib.grading.trusted`); the student's
+        functions it calls run in the kernel, with the cell's time limit for all of them together."""
+        self._test_index, self._cell_limit, self._kernel_used = index, float(self.timeout or 30), 0.0
+        try:
+            cell.outputs = self._trusted.run_cell(cell.source, _grade_id(cell) or f"cell {index}")
+        except DeadKernelError:
+            cell.outputs = [_error(KERNEL_DIED, (
+                "the kernel died while running this cell's calls of your code (the code ended or "
+                "crashed the Python process, or ran out of memory); it was restarted and grading "
+                "went on with the next cell"))]
+        except CellTimeoutError:
+            cell.outputs = [_error("CellTimeoutError", (
+                f"your code was still running after {self.timeout} s and could not be interrupted; "
+                "the kernel was restarted and grading went on with the next cell"))]
+        else:
+            if not _timed_out(cell):
+                return cell, self.resources
         self.nb.cells[index] = cell
         self._recover(index)
         return cell, self.resources

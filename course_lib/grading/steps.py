@@ -272,10 +272,19 @@ def reference_steps(namespace: MutableMapping, assignment: str, *names: str) -> 
                          f"known: {', '.join(sorted(table))}")
     saved = {n: namespace.get(n, _ABSENT) for n in names}
     installed = {n: table[n] for n in names}
+    from .trusted import CONNECTION_KEY, KernelError
+
+    kernel = namespace.get(CONNECTION_KEY)  # a test running in the grader: swap them in the kernel too
+    swap = kernel.swap({n: ("step", assignment, n) for n in names}) if kernel is not None else None
     namespace.update(installed)
     try:
         yield dict(installed)
     finally:
+        if swap is not None:
+            try:
+                kernel.restore(swap)
+            except KernelError:  # the kernel died or timed out: it is restarted anyway
+                pass
         for n, value in saved.items():
             if value is _ABSENT:
                 namespace.pop(n, None)
