@@ -375,7 +375,7 @@ class KernelObject:
 
 
 def free_names(source: str) -> list[str]:
-    """Names a cell reads that it does not define itself (builtins left out), in order."""
+    """Names a cell reads that it does not define itself (builtins left out), without repeats."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
