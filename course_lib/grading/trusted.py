@@ -424,7 +424,7 @@ def _output_of(exc: BaseException, filename: str):
     text = [line for line in lines if __file__ not in line]
     ename, evalue = type(exc).__name__, str(exc)
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                        traceback=[line.rstrip("\n") for line in text[:-1]] + [f"{ename}: {evalue}"])
+                        traceback=[line.rstrip("\n") for line in text])
 
 
 def _stream(name: str, text: str):
