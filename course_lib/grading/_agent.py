@@ -225,11 +225,15 @@ def serve(nonce: str, request: str, namespace: dict | None = None) -> None:
         from IPython import get_ipython
 
         namespace = get_ipython().user_ns
+    import time
+
+    start = time.perf_counter()
     try:
         answer = {"ok": _perform(pickle.loads(base64.b64decode(request)), namespace)}
     except Exception as exc:  # the student's code raised: the grader re-raises it in the test
         answer = {"raised": [c.__name__ for c in type(exc).__mro__], "message": _text(exc),
                   "traceback": _text_of(traceback.format_exception(type(exc), exc, exc.__traceback__)[1:])}
+    answer["seconds"] = time.perf_counter() - start
     text = json.dumps(answer)
     sys.stdout.flush()
     sys.stdout.write(f"\n{MARKER} {nonce} {text}\n")

@@ -198,6 +198,10 @@ def _has_error(cell) -> bool:
     return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
 
 
+#: Seconds a call of the trusted tests may run past the test cell's time left (messaging).
+_MESSAGE_MARGIN = 5.0
+
+
 class RecoveringExecute(Execute):
     """:class:`nbgrader.preprocessors.Execute` that goes on after a dead or stuck kernel."""
 
@@ -236,31 +240,30 @@ class RecoveringExecute(Execute):
             solutions = {c.name for c in gb.find_notebook(notebook, assignment).solution_cells}
             setup = [c.source for c in cells if c.cell_type == "code" and c.locked
                      and c.name not in graded and c.name not in solutions]
-        self._kernel_used = 0.0
         return TrustedTests(self._run_for_tests, setup, str(assignment), str(info.get("student", "")))
 
     def _run_for_tests(self, code: str) -> list:
         """Run one request of the trusted tests in the kernel, within the time the test cell has left."""
         import math
-        import time
 
         from .trusted import KernelTimeout
 
-        left = self._cell_limit - self._kernel_used
+        # the budget is the time the student's code ran (as the kernel reports it), so that many
+        # short calls on a busy machine do not use it up with messaging; a call is interrupted
+        # when it runs past what is left (plus a margin for the messages), whatever the kernel says
+        left = self._cell_limit - self._trusted.connection.kernel_seconds
         timed_out = KernelTimeout(f"your code was still running after {self._cell_limit:g} s, the time "
                                   "limit of the test cell for all its calls of your code together")
         if left <= 0:
             raise timed_out
         probe = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[], execution_count=None)
-        saved, self.timeout = self.timeout, max(1, math.ceil(left))
-        start = time.monotonic()
+        saved, self.timeout = self.timeout, max(1, math.ceil(left + _MESSAGE_MARGIN))
         cell = self.nb.cells[self._test_index]
         try:
             probe = self.execute_cell(probe, self._test_index, store_history=False)
         finally:
             self.nb.cells[self._test_index] = cell  # nbclient files the probe in the cell's place
             self.timeout = saved
-            self._kernel_used += time.monotonic() - start
         if _timed_out(probe):
             raise timed_out
         return list(probe.outputs)
@@ -318,7 +321,7 @@ class RecoveringExecute(Execute):
     def _run_trusted(self, cell, index):
         """Run a test cell in the grading process (:mod:`course_lib.grading.trusted`); the student's
         functions it calls run in the kernel, with the cell's time limit for all of them together."""
-        self._test_index, self._cell_limit, self._kernel_used = index, float(self.timeout or 30), 0.0
+        self._test_index, self._cell_limit = index, float(self.timeout or 30)
         try:
             cell.outputs = self._trusted.run_cell(cell.source, _grade_id(cell) or f"cell {index}")
         except DeadKernelError:

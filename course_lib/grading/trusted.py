@@ -192,6 +192,9 @@ class Connection:
         self._run = run
         #: ``(targets, reason, allow)`` of every ``forbidden_calls`` block the running test is in.
         self.forbidden: list[tuple[list, str, list]] = []
+        #: Seconds the kernel reported for carrying out the requests of the running test cell
+        #: (the student's code; the messages to and fro are not counted).
+        self.kernel_seconds = 0.0
 
     def request(self, **request):
         nonce = secrets.token_hex(12)
@@ -220,6 +223,8 @@ class Connection:
             raise KernelError("the kernel's answer to the test is not readable") from None
         if not isinstance(answer, dict):
             raise KernelError("the kernel's answer to the test is not readable")
+        seconds = answer.get("seconds")
+        self.kernel_seconds += float(seconds) if type(seconds) in (int, float) and seconds > 0 else 0.0
         if "raised" in answer:
             raise _exception(answer)
         if "ok" not in answer:
@@ -506,7 +511,7 @@ class TrustedTests:
         outputs: list[NotebookNode] = []
         filename = f"<test cell {name}>"
         _CURRENT.append(self.connection)
-        self.connection.forbidden = []
+        self.connection.forbidden, self.connection.kernel_seconds = [], 0.0
         try:
             with _grading_environment(self.assignment, self.student), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the grader's own warnings are not the student's
