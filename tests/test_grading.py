@@ -447,13 +447,15 @@ def test_partially_correct_submission(reports):
 
 
 def test_infinite_loop_times_out_and_the_rest_is_graded(reports):
-    report, seconds = reports["loop"]
+    report, _ = reports["loop"]
     part = report.part("part1_one_hot")
     assert not part.passed and "timed out" in part.error and f"{LOOP_TIMEOUT} s" in part.error
     assert _passed(report) == set(AUTO_PARTS) - {"part1_one_hot"}
     assert report.score == FULL - AUTO_PARTS["part1_one_hot"]
     assert report.cell_timeout == LOOP_TIMEOUT
-    assert seconds < LOOP_TIMEOUT + 120  # one interrupted cell plus the usual grading time
+    # interrupted at the cell's limit, not stopped at the whole run's (no timed assertion: the
+    # run's length depends on the machine's load)
+    assert report.graded and not any("total" in e for e in report.errors), report.errors
 
 
 def test_errors_fail_only_their_own_parts(reports):
