@@ -235,11 +235,10 @@ class RecoveringExecute(Execute):
                 "through nbgrader autograde (or course_lib.grading.grade_notebook)")
         course = self.config.get("CourseDirectory", {}).get("course_id") or "default_course"
         with Gradebook(info["db_url"], course) as gb:
-            cells = list(gb.find_notebook(notebook, assignment).source_cells)
-            graded = {c.name for c in gb.find_notebook(notebook, assignment).grade_cells}
-            solutions = {c.name for c in gb.find_notebook(notebook, assignment).solution_cells}
-            setup = [c.source for c in cells if c.cell_type == "code" and c.locked
-                     and c.name not in graded and c.name not in solutions]
+            source = gb.find_notebook(notebook, assignment)
+            others = {c.name for c in source.grade_cells} | {c.name for c in source.solution_cells}
+            setup = [c.source for c in source.source_cells
+                     if c.cell_type == "code" and c.locked and c.name not in others]
         return TrustedTests(self._run_for_tests, setup, str(assignment), str(info.get("student", "")))
 
     def _run_for_tests(self, code: str) -> list:
@@ -251,8 +250,9 @@ class RecoveringExecute(Execute):
         # the budget is the time the student's code ran (as the kernel reports it), so that many
         # short calls on a busy machine do not use it up with messaging; a call is interrupted
         # when it runs past what is left (plus a margin for the messages), whatever the kernel says
-        left = self._cell_limit - self._trusted.connection.kernel_seconds
-        timed_out = KernelTimeout(f"your code was still running after {self._cell_limit:g} s, the time "
+        limit = float(self.timeout or 30)  # the test cell's (set back after every call below)
+        left = limit - self._trusted.connection.kernel_seconds
+        timed_out = KernelTimeout(f"your code was still running after {limit:g} s, the time "
                                   "limit of the test cell for all its calls of your code together")
         if left <= 0:
             raise timed_out
@@ -296,43 +296,27 @@ class RecoveringExecute(Execute):
     def preprocess_cell(self, cell, resources, index):
         """Run one cell; if it kills the kernel or cannot be interrupted, restart and recover.
 
-        A test cell does not run in the kernel: it runs in this process (:meth:`_run_trusted`)."""
+        A test cell does not run in the kernel: it runs in this process
+        (:mod:`course_lib.grading.trusted`), and the student's functions it calls run in the
+        kernel, with the cell's time limit for all of them together (:meth:`_run_for_tests`)."""
         self._check_assign_resources(resources)
-        if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
-            return self._run_trusted(cell, index)
+        test = cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+        what = "this cell's calls of your code" if test else "this cell"
         try:
-            cell = self.execute_cell(cell, index, store_history=True)
+            if test:  # the cell's source runs here; the student's functions it calls, in the kernel
+                self._test_index, cell.outputs = index, []
+                cell.outputs = self._trusted.run_cell(cell.source, _grade_id(cell) or f"cell {index}")
+            else:
+                cell = self.execute_cell(cell, index, store_history=True)
         except DeadKernelError:
             cell.outputs.append(_error(KERNEL_DIED, (
-                "the kernel died while running this cell (the code ended or crashed the Python "
+                f"the kernel died while running {what} (the code ended or crashed the Python "
                 "process, or ran out of memory); it was restarted and grading went on with the "
                 "next cell")))
         except CellTimeoutError:
             cell.outputs.append(_error("CellTimeoutError", (
-                f"the cell was still running after {self.timeout} s and could not be interrupted; "
-                "the kernel was restarted and grading went on with the next cell")))
-        else:
-            if not _timed_out(cell):
-                return cell, self.resources
-        self.nb.cells[index] = cell
-        self._recover(index)
-        return cell, self.resources
-
-    def _run_trusted(self, cell, index):
-        """Run a test cell in the grading process (:mod:`course_lib.grading.trusted`); the student's
-        functions it calls run in the kernel, with the cell's time limit for all of them together."""
-        self._test_index, self._cell_limit = index, float(self.timeout or 30)
-        try:
-            cell.outputs = self._trusted.run_cell(cell.source, _grade_id(cell) or f"cell {index}")
-        except DeadKernelError:
-            cell.outputs = [_error(KERNEL_DIED, (
-                "the kernel died while running this cell's calls of your code (the code ended or "
-                "crashed the Python process, or ran out of memory); it was restarted and grading "
-                "went on with the next cell"))]
-        except CellTimeoutError:
-            cell.outputs = [_error("CellTimeoutError", (
-                f"your code was still running after {self.timeout} s and could not be interrupted; "
-                "the kernel was restarted and grading went on with the next cell"))]
+                f"{'your code' if test else 'the cell'} was still running after {self.timeout} s and "
+                "could not be interrupted; the kernel was restarted and grading went on with the next cell")))
         else:
             if not _timed_out(cell):
                 return cell, self.resources
